@@ -1,0 +1,110 @@
+"""The foreachBatch sink: split a prepared micro-batch and hand it to the lake writer.
+
+Spark gives the sink only ``(df, batch_id)``; the source offsets of the batch are read from the
+checkpoint's offset log so the commit record can say exactly which positions it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from jobs.lake.writer import LakeWriter, Output
+from jobs.transforms.split import QUARANTINE, destinations
+from schemas.model import Table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchResult:
+    """What the sink did with one micro-batch (read by the monitor for the batch log line)."""
+
+    batch_id: int
+    rows_by_table: dict[str, int]
+    quarantined: int
+    reasons: dict[str, int]
+    files: int
+    partitions: int
+    bytes: int
+    seconds: float
+    replayed: bool = False
+
+    @property
+    def valid(self) -> int:
+        return sum(self.rows_by_table.values())
+
+
+@dataclass
+class BatchResults:
+    """Thread-safe hand-off from the sink (Spark's foreachBatch thread) to the monitor."""
+
+    _results: dict[int, BatchResult] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def put(self, result: BatchResult) -> None:
+        with self._lock:
+            self._results[result.batch_id] = result
+
+    def pop(self, batch_id: int) -> BatchResult | None:
+        with self._lock:
+            return self._results.pop(batch_id, None)
+
+
+def source_offsets(checkpoint: str, batch_id: int) -> dict[str, Any] | None:
+    """The offsets Spark logged for ``batch_id`` (line 3+ of ``offsets/<id>``), if readable locally."""
+    path = Path(checkpoint.removeprefix("file://")) / "offsets" / str(batch_id)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    return {"sources": [json.loads(line) if line.startswith("{") else line for line in lines[2:]]}
+
+
+class LakeSink:
+    """``foreachBatch`` callable: persist once, write every destination, record the counts."""
+
+    def __init__(self, *, writer: LakeWriter, tables: list[Table], checkpoint: str, results: BatchResults) -> None:
+        self.writer = writer
+        self.tables = tables
+        self.checkpoint = checkpoint
+        self.results = results
+
+    def __call__(self, df: DataFrame, batch_id: int) -> None:
+        started = time.monotonic()
+        # Every destination and the reason counts read the same rows: compute them once.
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            outputs = [Output(d.name, d.frame, d.partition_by) for d in destinations(df, self.tables, batch_id=batch_id)]
+            commit = self.writer.write_batch(
+                batch_id, outputs, source=source_offsets(self.checkpoint, batch_id)
+            )
+            rows = {name: stats.rows for name, stats in commit.outputs.items()}
+            quarantined = rows.pop(QUARANTINE, 0)
+            reason_counts: dict[str, int] = {}
+            if quarantined:
+                exploded = df.where(F.size("_reasons") > 0).select(F.explode("_reasons").alias("r"))
+                reason_counts = {r["r"]: int(r["count"]) for r in exploded.groupBy("r").count().collect()}
+            result = BatchResult(
+                batch_id=batch_id,
+                rows_by_table=rows,
+                quarantined=quarantined,
+                reasons=reason_counts,
+                files=sum(s.files for s in commit.outputs.values()),
+                partitions=sum(len(s.partitions) for s in commit.outputs.values()),
+                bytes=sum(s.bytes for s in commit.outputs.values()),
+                seconds=time.monotonic() - started,
+                replayed=getattr(commit, "replayed", False),
+            )
+            self.results.put(result)
+        finally:
+            df.unpersist()

@@ -1,0 +1,140 @@
+"""The main job: Kinesis -> decode, route, parse, rules, dedup -> exactly-once Parquet lake + Glue.
+
+Run it with ``spark-submit jobs/stream_ingest.py --help`` (locally, as an EMR step or from the
+Glue adapter). The SparkSession, boto3 clients and config are made here and passed down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from streamlake import aws
+from streamlake.errors import ConfigError, StreamlakeError
+
+log = logging.getLogger("streamlake.ingest")
+
+
+def _configure_logging() -> None:
+    # The entrypoint owns the root logger; library modules only create their own loggers.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("py4j", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def build_and_run(config: Any) -> Any:
+    """Preflight, build the query and watch it. Returns the RunSummary."""
+    from jobs.ingest.monitor import Monitor
+    from jobs.ingest.preflight import check_lake, check_writable_dir
+    from jobs.ingest.sink import BatchResults, LakeSink
+    from jobs.kinesis import KinesisDataSource
+    from jobs.kinesis.progress import epoch_stats, validate_stream
+    from jobs.lake.writer import LakeWriter
+    from jobs.spark_session import build_session
+    from jobs.transforms.pipeline import prepare
+    from schemas import load_stream, load_table
+
+    stream_decl = load_stream(config.events)
+    tables = [load_table(name) for name in stream_decl.tables]
+
+    s3 = aws.client("s3", endpoint_url=config.aws_endpoint_url, region=config.region)
+    # Fail before Spark starts: unknown stream, unreachable endpoint, unwritable lake or checkpoint.
+    validate_stream(config.stream, endpoint_url=config.endpoint_url, region=config.region, timeout=10)
+    check_lake(config.lake, s3=s3)
+    if not config.checkpoint.startswith("s3://"):
+        check_writable_dir("--checkpoint", config.checkpoint)
+
+    registrar = None
+    if config.glue_database:
+        from glue.catalog import PartitionRegistrar, ensure_database, ensure_table
+
+        glue_client = aws.client("glue", endpoint_url=config.aws_endpoint_url, region=config.region)
+        ensure_database(glue_client, config.glue_database)
+        for table in tables:
+            ensure_table(glue_client, database=config.glue_database, table=table, location=_location(config.lake, table.name))
+        registrar = PartitionRegistrar(
+            glue_client,
+            database=config.glue_database,
+            tables={t.name: t for t in tables},
+            location_for=lambda name: _location(config.lake, name),
+        )
+
+    spark = build_session(app_name=f"streamlake-ingest-{config.stream}", master=config.master,
+                          shuffle_partitions=config.shuffle_partitions)
+    spark.dataSource.register(KinesisDataSource)
+    reader = (
+        spark.readStream.format("kinesis")
+        .option("streamName", config.stream)
+        .option("region", config.region)
+        .option("startingPosition", config.starting_position)
+        .option("metadataPath", config.metadata_path)
+        .option("maxRecordsPerShard", str(config.max_records_per_shard))
+        .option("maxBytesPerShard", str(config.max_bytes_per_shard))
+    )
+    if config.endpoint_url:
+        reader = reader.option("endpointUrl", config.endpoint_url)
+    if config.starting_timestamp:
+        reader = reader.option("startingTimestamp", config.starting_timestamp)
+    raw = reader.load()
+    prepared = prepare(
+        raw, tables=tables, stream=stream_decl, max_record_bytes=config.max_record_bytes,
+        dedup_window=config.dedup_window,
+    )
+    writer = LakeWriter(lake_uri=config.lake, s3_client=s3 if config.lake.startswith("s3://") else None,
+                        catalog=registrar, max_records_per_file=config.max_records_per_file)
+    results = BatchResults()
+    sink = LakeSink(writer=writer, tables=tables, checkpoint=config.checkpoint, results=results)
+    query = (
+        prepared.writeStream.queryName(f"ingest_{config.stream}".replace("-", "_"))
+        .foreachBatch(sink)
+        .option("checkpointLocation", config.checkpoint)
+        .trigger(processingTime=f"{config.trigger_seconds} seconds")
+        .start()
+    )
+    monitor = Monitor(
+        results=results,
+        epoch_stats=lambda end: epoch_stats(end, config.metadata_path, endpoint_url=config.endpoint_url,
+                                            region=config.region),
+        log_json=config.log_json,
+        show_progress=config.progress,
+    )
+
+    def maybe_kill(batches: int) -> None:
+        if config.kill_after_batches is not None and batches >= config.kill_after_batches:
+            log.warning("--kill-after-batches reached: SIGKILL")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    summary = monitor.watch(query, until_caught_up=config.until_caught_up, timeout_seconds=config.timeout_seconds,
+                            max_batches=config.max_batches, on_batch=maybe_kill)
+    log.info("run: batches=%d read=%d valid=%d quarantined=%d duplicates=%d seconds=%.1f rate=%.0f/s caught_up=%s",
+             summary.batches, summary.read, summary.valid, summary.quarantined, summary.duplicates,
+             summary.seconds, summary.rate, summary.caught_up)
+    return summary
+
+
+def _location(lake: str, name: str) -> str:
+    return lake.rstrip("/") + "/" + name
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from jobs.ingest.config import parse_config
+
+    _configure_logging()
+    try:
+        config = parse_config(argv)
+        summary = build_and_run(config)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    except StreamlakeError as exc:
+        log.error("%s", exc)
+        return 1
+    return 1 if summary.mismatches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from streamlake.stack.cli import main
+
+sys.exit(main())
