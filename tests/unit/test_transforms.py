@@ -1,0 +1,133 @@
+"""The pure path (decode -> parse -> rules -> dedup -> split) on tiny inline batches."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+from pyspark.testing import assertDataFrameEqual
+
+from jobs.transforms.pipeline import prepare
+from jobs.transforms.split import QUARANTINE, destinations
+from schemas import load_stream, load_table
+
+ARRIVAL = dt.datetime(2026, 11, 23, 12, 0, 0)
+SOURCE_DDL = (
+    "stream string, shard_id string, sequence_number string, sub_sequence_number long, "
+    "partition_key string, approximate_arrival_timestamp timestamp, data binary"
+)
+
+
+def _cart(**overrides: object) -> bytes:
+    event = {
+        "event_id": "00000000-0000-4000-8000-000000000001",
+        "event_type": "add_to_cart",
+        "event_time": "2026-11-23T11:59:00Z",
+        "session_id": "S0123456789",
+        "user_id": "U1234567",
+        "product_id": "P000042",
+        "quantity": 2,
+        "unit_price": 19.9,
+        "currency": "SEK",
+        "device": "mobile",
+        "country": "SE",
+    }
+    event.update(overrides)
+    return json.dumps({k: v for k, v in event.items() if v is not ...}).encode()
+
+
+def _raw(spark, payloads: list[bytes]):  # type: ignore[no-untyped-def]
+    rows = [("s", "shardId-000000000000", f"{i:05d}", 0, "k", ARRIVAL, p) for i, p in enumerate(payloads)]
+    return spark.createDataFrame(rows, SOURCE_DDL)
+
+
+@pytest.fixture(scope="module")
+def shop():  # type: ignore[no-untyped-def]
+    stream = load_stream("shop_events")
+    return stream, [load_table(t) for t in stream.tables]
+
+
+def _run(spark, shop, payloads, dedup="1 hour"):  # type: ignore[no-untyped-def]
+    stream, tables = shop
+    prepared = prepare(_raw(spark, payloads), tables=tables, stream=stream, max_record_bytes=4096, dedup_window=dedup)
+    return {d.name: d.frame for d in destinations(prepared, tables, batch_id=7)}
+
+
+def test_valid_event_lands_typed_with_lineage_and_partition(spark, shop) -> None:  # type: ignore[no-untyped-def]
+    out = _run(spark, shop, [_cart()])
+    expected = spark.createDataFrame(
+        [(
+            "00000000-0000-4000-8000-000000000001", "add_to_cart", dt.datetime(2026, 11, 23, 11, 59),
+            "S0123456789", "U1234567", "P000042", 2, Decimal("19.90"), "SEK", "mobile", "SE",
+            "shardId-000000000000", "00000", 0, ARRIVAL, 7, dt.date(2026, 11, 23),
+        )],
+        out["add_to_cart"].schema,
+    )
+    assertDataFrameEqual(out["add_to_cart"], expected)
+    assert out[QUARANTINE].count() == 0
+    assert out["add_to_cart"].columns[-1] == "event_date"
+
+
+@pytest.mark.parametrize(
+    ("payload", "reasons"),
+    [
+        (b'{"event_type": "add_to_cart", ', ["invalid_json"]),
+        (b"[1, 2, 3]", ["invalid_json"]),
+        (b"\xff\xfe\x00garbage", ["invalid_utf8"]),
+        (bytes([0xF3, 0x89, 0x9A, 0xC2]) + b"\x00\x01", ["corrupt_aggregate"]),
+        (_cart(event_type="refund"), ["unknown_event_type"]),
+        (_cart(event_type=...), ["unknown_event_type"]),
+        (_cart(quantity="two"), ["type_mismatch:quantity"]),
+        (_cart(quantity=0), ["rule:quantity:min"]),
+        (_cart(currency="BTC"), ["rule:currency:enum"]),
+        (_cart(product_id="X1"), ["rule:product_id:regex"]),
+        (_cart(product_id=...), ["missing_required:product_id"]),
+        (_cart(event_time="2026-12-30T00:00:00Z"), ["rule:event_time:not_in_future"]),
+        (_cart(event_time="2001-01-01T00:00:00Z"), ["rule:event_time:not_before"]),
+        (_cart(country="Sweden", quantity=1000), ["rule:quantity:max", "rule:country:regex"]),
+        (_cart(device="x" * 5000), ["oversized", "rule:device:enum"]),
+    ],
+)
+def test_bad_records_are_quarantined_with_their_reasons(spark, shop, payload, reasons) -> None:  # type: ignore[no-untyped-def]
+    out = _run(spark, shop, [payload])
+    rows = out[QUARANTINE].collect()
+    assert len(rows) == 1
+    assert sorted(rows[0]["reasons"]) == sorted(reasons)
+    assert bytes(rows[0]["data"]) == payload  # the original bytes, untouched
+    assert rows[0]["_sequence_number"] == "00000"
+    assert sum(out[t].count() for t in out if t != QUARANTINE) == 0
+
+
+def test_unrouted_rows_are_filed_under_unrouted(spark, shop) -> None:  # type: ignore[no-untyped-def]
+    out = _run(spark, shop, [b"not json", _cart(quantity=0)])
+    tables = sorted(r["table"] for r in out[QUARANTINE].select("table").collect())
+    assert tables == ["_unrouted", "add_to_cart"]
+
+
+def test_producer_retries_are_dropped_but_distinct_bad_rows_are_kept(spark, shop) -> None:  # type: ignore[no-untyped-def]
+    dup = _cart()
+    out = _run(spark, shop, [dup, dup, dup, b"bad", b"bad"])
+    assert out["add_to_cart"].count() == 1
+    assert out[QUARANTINE].count() == 2  # bad rows are keyed by position, never merged
+
+
+def test_without_dedup_every_copy_is_kept(spark, shop) -> None:  # type: ignore[no-untyped-def]
+    out = _run(spark, shop, [_cart(), _cart()], dedup=None)
+    assert out["add_to_cart"].count() == 2
+
+
+def test_nested_columns_parse(spark, shop) -> None:  # type: ignore[no-untyped-def]
+    order = {
+        "event_id": "00000000-0000-4000-8000-000000000009", "event_type": "order_placed",
+        "event_time": "2026-11-23T11:00:00Z", "session_id": "S0123456789", "user_id": "U1234567",
+        "order_id": "O000000001", "items": [{"product_id": "P000001", "quantity": 1, "unit_price": 5.5}],
+        "total_amount": 5.5, "currency": "EUR", "country": "DE", "attributes": {"gift": "yes"},
+    }
+    out = _run(spark, shop, [json.dumps(order).encode(), json.dumps({**order, "items": "nope",
+               "event_id": "00000000-0000-4000-8000-000000000010"}).encode()])
+    row = out["order_placed"].collect()[0]
+    assert row["items"][0]["unit_price"] == Decimal("5.50")
+    assert row["attributes"] == {"gift": "yes"}
+    assert [r["reasons"] for r in out[QUARANTINE].collect()] == [["type_mismatch:items"]]
