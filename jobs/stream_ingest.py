@@ -55,7 +55,12 @@ def build_and_run(config: Any) -> Any:
         glue_client = aws.client("glue", endpoint_url=config.aws_endpoint_url, region=config.region)
         ensure_database(glue_client, config.glue_database)
         for table in tables:
-            ensure_table(glue_client, database=config.glue_database, table=table, location=_location(config.lake, table.name))
+            ensure_table(
+                glue_client,
+                database=config.glue_database,
+                table=table,
+                location=_location(config.lake, table.name),
+            )
         registrar = PartitionRegistrar(
             glue_client,
             database=config.glue_database,
@@ -63,8 +68,11 @@ def build_and_run(config: Any) -> Any:
             location_for=lambda name: _location(config.lake, name),
         )
 
-    spark = build_session(app_name=f"streamlake-ingest-{config.stream}", master=config.master,
-                          shuffle_partitions=config.shuffle_partitions)
+    spark = build_session(
+        app_name=f"streamlake-ingest-{config.stream}",
+        master=config.master,
+        shuffle_partitions=config.shuffle_partitions,
+    )
     spark.dataSource.register(KinesisDataSource)
     reader = (
         spark.readStream.format("kinesis")
@@ -81,11 +89,18 @@ def build_and_run(config: Any) -> Any:
         reader = reader.option("startingTimestamp", config.starting_timestamp)
     raw = reader.load()
     prepared = prepare(
-        raw, tables=tables, stream=stream_decl, max_record_bytes=config.max_record_bytes,
+        raw,
+        tables=tables,
+        stream=stream_decl,
+        max_record_bytes=config.max_record_bytes,
         dedup_window=config.dedup_window,
     )
-    writer = LakeWriter(lake_uri=config.lake, s3_client=s3 if config.lake.startswith("s3://") else None,
-                        catalog=registrar, max_records_per_file=config.max_records_per_file)
+    writer = LakeWriter(
+        lake_uri=config.lake,
+        s3_client=s3 if config.lake.startswith("s3://") else None,
+        catalog=registrar,
+        max_records_per_file=config.max_records_per_file,
+    )
     results = BatchResults()
     sink = LakeSink(writer=writer, tables=tables, checkpoint=config.checkpoint, results=results)
     query = (
@@ -97,8 +112,9 @@ def build_and_run(config: Any) -> Any:
     )
     monitor = Monitor(
         results=results,
-        epoch_stats=lambda end: epoch_stats(end, config.metadata_path, endpoint_url=config.endpoint_url,
-                                            region=config.region),
+        epoch_stats=lambda end: epoch_stats(
+            end, config.metadata_path, endpoint_url=config.endpoint_url, region=config.region
+        ),
         log_json=config.log_json,
         show_progress=config.progress,
     )
@@ -108,11 +124,24 @@ def build_and_run(config: Any) -> Any:
             log.warning("--kill-after-batches reached: SIGKILL")
             os.kill(os.getpid(), signal.SIGKILL)
 
-    summary = monitor.watch(query, until_caught_up=config.until_caught_up, timeout_seconds=config.timeout_seconds,
-                            max_batches=config.max_batches, on_batch=maybe_kill)
-    log.info("run: batches=%d read=%d valid=%d quarantined=%d duplicates=%d seconds=%.1f rate=%.0f/s caught_up=%s",
-             summary.batches, summary.read, summary.valid, summary.quarantined, summary.duplicates,
-             summary.seconds, summary.rate, summary.caught_up)
+    summary = monitor.watch(
+        query,
+        until_caught_up=config.until_caught_up,
+        timeout_seconds=config.timeout_seconds,
+        max_batches=config.max_batches,
+        on_batch=maybe_kill,
+    )
+    log.info(
+        "run: batches=%d read=%d valid=%d quarantined=%d duplicates=%d seconds=%.1f rate=%.0f/s caught_up=%s",
+        summary.batches,
+        summary.read,
+        summary.valid,
+        summary.quarantined,
+        summary.duplicates,
+        summary.seconds,
+        summary.rate,
+        summary.caught_up,
+    )
     return summary
 
 

@@ -81,7 +81,9 @@ def check(lake: Path, records: Iterable[Any], tables: Iterable[str]) -> Exactnes
             result.problems.append(f"{table}: {len(twice)} event ids stored more than once, e.g. {twice[:3]}")
         missing = expected_ids[table] - ids.keys()
         if missing:
-            result.problems.append(f"{table}: {len(missing)} valid events missing, e.g. {sorted(missing)[:3]}")
+            result.problems.append(
+                f"{table}: {len(missing)} valid events missing, e.g. {sorted(missing)[:3]}"
+            )
         extra = ids.keys() - expected_ids[table]
         if extra:
             result.problems.append(f"{table}: {len(extra)} unexpected event ids, e.g. {sorted(extra)[:3]}")

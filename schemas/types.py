@@ -1,4 +1,7 @@
-"""The type language of schemas/: parse ``decimal(12,2)``, ``array<string>``, ``struct<a:int,b:string>``, ``map<string,long>``."""
+"""The type language of schemas/.
+
+Parses ``decimal(12,2)``, ``array<string>``, ``struct<a:int,b:string>``, ``map<string,long>``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,9 @@ Kind = Literal[
     "string", "int", "long", "double", "boolean", "timestamp", "date", "decimal", "array", "struct", "map"
 ]
 PRIMITIVES: tuple[str, ...] = ("string", "int", "long", "double", "boolean", "timestamp", "date")
-VALID_TYPES = "string, int, long, double, boolean, timestamp, date, decimal(p,s), array<T>, struct<name:T,...>, map<K,V>"
+VALID_TYPES = (
+    "string, int, long, double, boolean, timestamp, date, decimal(p,s), array<T>, struct<name:T,...>, map<K,V>"
+)
 
 
 @dataclass(frozen=True)

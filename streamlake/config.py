@@ -102,12 +102,18 @@ def build_parser(cls: type[Any], *, prog: str, description: str) -> argparse.Arg
         default = None if field.default is dataclasses.MISSING else field.default
         if kind is bool:
             parser.add_argument(
-                _flag(field), dest=field.name, action=argparse.BooleanOptionalAction, default=None,
+                _flag(field),
+                dest=field.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
                 help=help_text + f" (default: {default})",
             )
         else:
             parser.add_argument(
-                _flag(field), dest=field.name, default=None, metavar=field.name.upper(),
+                _flag(field),
+                dest=field.name,
+                default=None,
+                metavar=field.name.upper(),
                 help=help_text + f" (default: {default})",
             )
     return parser

@@ -15,13 +15,19 @@ _DURATION = re.compile(r"^\d+\s+(second|seconds|minute|minutes|hour|hours|day|da
 
 
 def _duration(value: object) -> str | None:
-    return None if value is None or _DURATION.match(str(value)) else "a Spark interval like '1 hour' or '30 minutes'"
+    return (
+        None
+        if value is None or _DURATION.match(str(value))
+        else "a Spark interval like '1 hour' or '30 minutes'"
+    )
 
 
 @dataclass(frozen=True)
 class IngestConfig:
     stream: str = option("Kinesis stream name to read", default="shop-events")
-    events: str = option("Event declaration in schemas/streams/ that routes the stream to tables", default="shop_events")
+    events: str = option(
+        "Event declaration in schemas/streams/ that routes the stream to tables", default="shop_events"
+    )
     endpoint_url: str | None = option(
         "Kinesis endpoint URL (unset: the AWS default endpoint)", env="STREAMLAKE_KINESIS_ENDPOINT"
     )
@@ -40,14 +46,28 @@ class IngestConfig:
     )
     starting_timestamp: str | None = option("ISO-8601 time or epoch millis for AT_TIMESTAMP")
     until_caught_up: bool = option("Stop cleanly once every shard is caught up", default=False)
-    max_records_per_shard: int = option("Per-shard record budget of one micro-batch", default=100_000, validate=positive)
-    max_bytes_per_shard: int = option("Per-shard byte budget of one micro-batch", default=64 * 1024 * 1024, validate=positive)
-    max_record_bytes: int = option("Records larger than this are quarantined as oversized", default=512 * 1024, validate=positive)
-    dedup_window: str = option("Window in which a repeated event key is a producer retry", default="1 hour", validate=_duration)
+    max_records_per_shard: int = option(
+        "Per-shard record budget of one micro-batch", default=100_000, validate=positive
+    )
+    max_bytes_per_shard: int = option(
+        "Per-shard byte budget of one micro-batch", default=64 * 1024 * 1024, validate=positive
+    )
+    max_record_bytes: int = option(
+        "Records larger than this are quarantined as oversized", default=512 * 1024, validate=positive
+    )
+    dedup_window: str = option(
+        "Window in which a repeated event key is a producer retry", default="1 hour", validate=_duration
+    )
     max_records_per_file: int = option("Cap on rows per Parquet file", default=1_000_000, validate=positive)
-    glue_database: str | None = option("Glue database to register tables and partitions in (unset: no catalog)")
-    timeout_seconds: float | None = option("Stop after this many seconds (unset: run until stopped)", validate=positive)
-    max_batches: int | None = option("Stop after this many micro-batches (tests, benchmarks)", validate=positive)
+    glue_database: str | None = option(
+        "Glue database to register tables and partitions in (unset: no catalog)"
+    )
+    timeout_seconds: float | None = option(
+        "Stop after this many seconds (unset: run until stopped)", validate=positive
+    )
+    max_batches: int | None = option(
+        "Stop after this many micro-batches (tests, benchmarks)", validate=positive
+    )
     master: str | None = option("Spark master when not run under spark-submit (e.g. local[*])")
     shuffle_partitions: int = option("spark.sql.shuffle.partitions", default=8, validate=positive)
     log_json: bool = option("Log one JSON object per batch instead of key=value text", default=False)
@@ -81,5 +101,7 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
     if config.starting_position == "AT_TIMESTAMP" and not config.starting_timestamp:
         from streamlake.errors import ConfigError
 
-        raise ConfigError("--starting-timestamp", None, "a timestamp when --starting-position is AT_TIMESTAMP")
+        raise ConfigError(
+            "--starting-timestamp", None, "a timestamp when --starting-position is AT_TIMESTAMP"
+        )
     return config.resolved()

@@ -116,15 +116,25 @@ class Monitor:
             s.reasons.update(result.reasons)
         if result is not None and read != valid + quarantined + dups:
             s.mismatches.append(batch_id)
-            log.error("batch %d does not add up: read %d != valid %d + quarantined %d + duplicates %d",
-                      batch_id, read, valid, quarantined, dups)
+            log.error(
+                "batch %d does not add up: read %d != valid %d + quarantined %d + duplicates %d",
+                batch_id,
+                read,
+                valid,
+                quarantined,
+                dups,
+            )
         if self.log_json:
             log.info(json.dumps(line, sort_keys=True))
         else:
             log.info("batch " + " ".join(f"{k}={v}" for k, v in line.items()))
         if self.show_progress:
-            print(f"\r  ingested {s.read:,} records in {s.batches} batches, lag {lag} ms   ",
-                  end="", file=sys.stderr, flush=True)
+            print(
+                f"\r  ingested {s.read:,} records in {s.batches} batches, lag {lag} ms   ",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
         caught_up = bool(getattr(stats, "caught_up", False))
         s.caught_up = caught_up
         return caught_up
@@ -147,7 +157,9 @@ class Monitor:
                     caught_up = self.handle(progress)
                     if on_batch:
                         on_batch(self.summary.batches)
-                    if (until_caught_up and caught_up) or (max_batches and self.summary.batches >= max_batches):
+                    if (until_caught_up and caught_up) or (
+                        max_batches and self.summary.batches >= max_batches
+                    ):
                         query.stop()
                         break
                 if timeout_seconds and time.monotonic() - started > timeout_seconds:

@@ -73,7 +73,9 @@ def source_offsets(checkpoint: str, batch_id: int) -> dict[str, Any] | None:
 class LakeSink:
     """``foreachBatch`` callable: persist once, write every destination, record the counts."""
 
-    def __init__(self, *, writer: LakeWriter, tables: list[Table], checkpoint: str, results: BatchResults) -> None:
+    def __init__(
+        self, *, writer: LakeWriter, tables: list[Table], checkpoint: str, results: BatchResults
+    ) -> None:
         self.writer = writer
         self.tables = tables
         self.checkpoint = checkpoint
@@ -84,7 +86,10 @@ class LakeSink:
         # Every destination and the reason counts read the same rows: compute them once.
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            outputs = [Output(d.name, d.frame, d.partition_by) for d in destinations(df, self.tables, batch_id=batch_id)]
+            outputs = [
+                Output(d.name, d.frame, d.partition_by)
+                for d in destinations(df, self.tables, batch_id=batch_id)
+            ]
             commit = self.writer.write_batch(
                 batch_id, outputs, source=source_offsets(self.checkpoint, batch_id)
             )

@@ -18,13 +18,19 @@ def with_dedup_key(df: DataFrame) -> DataFrame:
     """``<table>|<event id>`` for routed rows with an id, else ``#|<shard>|<seq>|<subseq>``."""
     by_event = F.concat_ws("|", F.col("_table"), F.col("_event_id"))
     by_position = F.concat_ws(
-        "|", F.lit("#"), F.col("shard_id"), F.col("sequence_number"), F.col("sub_sequence_number").cast("string")
+        "|",
+        F.lit("#"),
+        F.col("shard_id"),
+        F.col("sequence_number"),
+        F.col("sub_sequence_number").cast("string"),
     )
     keyed = F.col("_table").isNotNull() & F.col("_event_id").isNotNull()
     return df.withColumn(DEDUP_KEY, F.when(keyed, by_event).otherwise(by_position))
 
 
-def drop_retries(df: DataFrame, *, window: str, time_column: str = "approximate_arrival_timestamp") -> DataFrame:
+def drop_retries(
+    df: DataFrame, *, window: str, time_column: str = "approximate_arrival_timestamp"
+) -> DataFrame:
     """Keep the first row per dedup key within ``window`` (e.g. ``"1 hour"``) of ``time_column``.
 
     On a static DataFrame this is a plain ``dropDuplicates``, so unit tests need no stream.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -42,10 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("stack is up; Ctrl-C to stop", flush=True)
                 stop = threading.Event()
                 signal.signal(signal.SIGTERM, lambda *_: stop.set())
-                try:
+                with contextlib.suppress(KeyboardInterrupt):
                     stop.wait()
-                except KeyboardInterrupt:
-                    pass
                 return 0
             cmd = [c for c in args.cmd if c != "--"]
             if not cmd:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -29,14 +30,10 @@ def ensure_stream(kinesis: Any, name: str, *, shards: int, timeout: float = 30.0
 
 
 def ensure_bucket(s3: Any, name: str) -> None:
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         s3.create_bucket(Bucket=name)
-    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
-        pass
 
 
 def ensure_database(glue: Any, name: str, *, description: str = "") -> None:
-    try:
+    with contextlib.suppress(glue.exceptions.AlreadyExistsException):
         glue.create_database(DatabaseInput={"Name": name, "Description": description})
-    except glue.exceptions.AlreadyExistsException:
-        pass

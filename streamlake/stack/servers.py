@@ -33,10 +33,17 @@ def kinesalite(*, data_dir: Path | None, log_path: Path, port: int | None = None
     port = port or free_port()
     argv = [
         str(kinesalite_binary()),
-        "--port", str(port),
+        "--port",
+        str(port),
         # Real AWS takes ~30 s to create a stream; tests want it at once.
-        "--createStreamMs", "0", "--deleteStreamMs", "0", "--updateStreamMs", "0",
-        "--shardLimit", "100",
+        "--createStreamMs",
+        "0",
+        "--deleteStreamMs",
+        "0",
+        "--updateStreamMs",
+        "0",
+        "--shardLimit",
+        "100",
     ]
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)

@@ -51,18 +51,36 @@ def shop():  # type: ignore[no-untyped-def]
 
 def _run(spark, shop, payloads, dedup="1 hour"):  # type: ignore[no-untyped-def]
     stream, tables = shop
-    prepared = prepare(_raw(spark, payloads), tables=tables, stream=stream, max_record_bytes=4096, dedup_window=dedup)
+    prepared = prepare(
+        _raw(spark, payloads), tables=tables, stream=stream, max_record_bytes=4096, dedup_window=dedup
+    )
     return {d.name: d.frame for d in destinations(prepared, tables, batch_id=7)}
 
 
 def test_valid_event_lands_typed_with_lineage_and_partition(spark, shop) -> None:  # type: ignore[no-untyped-def]
     out = _run(spark, shop, [_cart()])
     expected = spark.createDataFrame(
-        [(
-            "00000000-0000-4000-8000-000000000001", "add_to_cart", dt.datetime(2026, 11, 23, 11, 59),
-            "S0123456789", "U1234567", "P000042", 2, Decimal("19.90"), "SEK", "mobile", "SE",
-            "shardId-000000000000", "00000", 0, ARRIVAL, 7, dt.date(2026, 11, 23),
-        )],
+        [
+            (
+                "00000000-0000-4000-8000-000000000001",
+                "add_to_cart",
+                dt.datetime(2026, 11, 23, 11, 59),
+                "S0123456789",
+                "U1234567",
+                "P000042",
+                2,
+                Decimal("19.90"),
+                "SEK",
+                "mobile",
+                "SE",
+                "shardId-000000000000",
+                "00000",
+                0,
+                ARRIVAL,
+                7,
+                dt.date(2026, 11, 23),
+            )
+        ],
         out["add_to_cart"].schema,
     )
     assertDataFrameEqual(out["add_to_cart"], expected)
@@ -120,13 +138,28 @@ def test_without_dedup_every_copy_is_kept(spark, shop) -> None:  # type: ignore[
 
 def test_nested_columns_parse(spark, shop) -> None:  # type: ignore[no-untyped-def]
     order = {
-        "event_id": "00000000-0000-4000-8000-000000000009", "event_type": "order_placed",
-        "event_time": "2026-11-23T11:00:00Z", "session_id": "S0123456789", "user_id": "U1234567",
-        "order_id": "O000000001", "items": [{"product_id": "P000001", "quantity": 1, "unit_price": 5.5}],
-        "total_amount": 5.5, "currency": "EUR", "country": "DE", "attributes": {"gift": "yes"},
+        "event_id": "00000000-0000-4000-8000-000000000009",
+        "event_type": "order_placed",
+        "event_time": "2026-11-23T11:00:00Z",
+        "session_id": "S0123456789",
+        "user_id": "U1234567",
+        "order_id": "O000000001",
+        "items": [{"product_id": "P000001", "quantity": 1, "unit_price": 5.5}],
+        "total_amount": 5.5,
+        "currency": "EUR",
+        "country": "DE",
+        "attributes": {"gift": "yes"},
     }
-    out = _run(spark, shop, [json.dumps(order).encode(), json.dumps({**order, "items": "nope",
-               "event_id": "00000000-0000-4000-8000-000000000010"}).encode()])
+    out = _run(
+        spark,
+        shop,
+        [
+            json.dumps(order).encode(),
+            json.dumps(
+                {**order, "items": "nope", "event_id": "00000000-0000-4000-8000-000000000010"}
+            ).encode(),
+        ],
+    )
     row = out["order_placed"].collect()[0]
     assert row["items"][0]["unit_price"] == Decimal("5.50")
     assert row["attributes"] == {"gift": "yes"}
