@@ -22,7 +22,7 @@ def _duration(value: object) -> str | None:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IngestConfig:
     stream: str = option("Kinesis stream name to read", default="shop-events")
     events: str = option(
