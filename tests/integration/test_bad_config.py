@@ -1,0 +1,61 @@
+"""Bad config fails before any record is read, with a clear message and a non-zero exit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from jobs.stream_ingest import main
+from streamlake.stack import ensure_stream
+from streamlake.stack.process import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _run(argv: list[str], caplog: pytest.LogCaptureFixture) -> tuple[int, str]:
+    with caplog.at_level(logging.ERROR):
+        code = main(argv)
+    return code, caplog.text
+
+
+def test_unknown_stream(stack, home: Path, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    code, text = _run(["--stream", "no-such-stream", "--endpoint-url", stack.kinesis_endpoint], caplog)
+    assert code != 0
+    assert "no-such-stream" in text
+    assert not (home / "lake").exists() or not any((home / "lake").rglob("*.parquet"))
+
+
+def test_unreachable_endpoint(home: Path, caplog: pytest.LogCaptureFixture) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    code, text = _run(["--stream", "s", "--endpoint-url", dead], caplog)
+    assert code != 0
+    assert "127.0.0.1" in text
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere; see the file-in-the-way case")
+def test_read_only_lake(stack, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    ensure_stream(stack.client("kinesis"), "cfg-ro", shards=1)
+    lake = tmp_path / "ro"
+    lake.mkdir()
+    lake.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    code, text = _run(["--stream", "cfg-ro", "--endpoint-url", stack.kinesis_endpoint, "--lake", str(lake)], caplog)
+    assert code == 2 and "--lake" in text
+
+
+def test_lake_path_blocked_by_a_file(stack, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    ensure_stream(stack.client("kinesis"), "cfg-file", shards=1)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    argv = ["--stream", "cfg-file", "--endpoint-url", stack.kinesis_endpoint, "--lake", str(blocker / "lake")]
+    code, text = _run(argv, caplog)
+    assert code == 2
+    assert "--lake" in text and "writable directory" in text
+
+
+def test_bad_flag_value(caplog: pytest.LogCaptureFixture) -> None:
+    code, text = _run(["--trigger-seconds", "zero"], caplog)
+    assert code == 2 and "--trigger-seconds" in text
