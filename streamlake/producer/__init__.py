@@ -1,0 +1,43 @@
+"""The test-data producer: seeded shop events (valid, bad, duplicate) put on Kinesis, with a manifest.
+
+Library API::
+
+    records = generate_events(10_000, seed=7, now=datetime.now(UTC))   # pure, no I/O
+    result = send(records, kinesis_client=client, stream="shop-events")  # fills shard/sequence
+    write_manifest(records, "var/manifests/run.jsonl")
+    expected = expected_outcome(load_manifest("var/manifests/run.jsonl"))
+
+The CLI is ``streamlake-produce`` (``python -m streamlake.producer --help``).
+"""
+
+from streamlake.producer.generate import DEFAULT_BAD_WEIGHTS, generate_events, iter_events
+from streamlake.producer.manifest import (
+    Expected,
+    ManifestRow,
+    expected_outcome,
+    load_manifest,
+    open_manifest,
+    write_manifest,
+)
+from streamlake.producer.record import BAD_KINDS, BadKind, Kind, ProducedRecord
+from streamlake.producer.send import RetryPolicy, SendError, SendResult, send
+
+__all__ = [
+    "BAD_KINDS",
+    "DEFAULT_BAD_WEIGHTS",
+    "BadKind",
+    "Expected",
+    "Kind",
+    "ManifestRow",
+    "ProducedRecord",
+    "RetryPolicy",
+    "SendError",
+    "SendResult",
+    "expected_outcome",
+    "generate_events",
+    "iter_events",
+    "load_manifest",
+    "open_manifest",
+    "send",
+    "write_manifest",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from streamlake.producer.cli import main
+
+sys.exit(main())
