@@ -13,6 +13,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -50,15 +51,28 @@ def _manifests_dir() -> Path:
 
 
 def produce(stack: object, args: argparse.Namespace, run_no: int) -> Path:
+    from botocore.config import Config
+
+    from streamlake import aws
     from streamlake.producer import generate_events, send, write_manifest
     from streamlake.stack import ensure_stream
 
-    kinesis = stack.client("kinesis")  # type: ignore[attr-defined]
+    # No botocore-level retries: a timed-out PutRecords that Kinesis did accept would be re-sent
+    # and land copies the manifest does not list. The producer retries failed entries itself.
+    kinesis = aws.client(
+        "kinesis",
+        endpoint_url=stack.kinesis_endpoint,  # type: ignore[attr-defined]
+        config=Config(retries={"total_max_attempts": 1}),
+    )
     ensure_stream(kinesis, STREAM, shards=args.shards)
     seed = args.seed + run_no
     print(f"\n== producing {args.count:,} events (seed {seed}) to {STREAM}")
     records = generate_events(
-        args.count, seed=seed, bad_fraction=args.bad_fraction, duplicate_fraction=args.duplicate_fraction
+        args.count,
+        seed=seed,
+        now=datetime.now(UTC),
+        bad_fraction=args.bad_fraction,
+        duplicate_fraction=args.duplicate_fraction,
     )
     result = send(records, kinesis_client=kinesis, stream=STREAM, progress=True)
     manifest = _manifests_dir() / f"run-{run_no:04d}.jsonl"

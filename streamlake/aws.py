@@ -50,4 +50,7 @@ def client(
     """A client for ``service``; ``endpoint_url`` points it at a local emulator when given."""
     sess = boto3_session or session(region=region, endpoint_url=endpoint_url)
     cfg = _BOTO_CONFIG.merge(config) if config else _BOTO_CONFIG
-    return sess.client(service, endpoint_url=endpoint_url, region_name=region or sess.region_name, config=cfg)
+    # The service name is a runtime string, so boto3-stubs' per-service overloads cannot apply.
+    return sess.client(  # type: ignore[call-overload]
+        service, endpoint_url=endpoint_url, region_name=region or sess.region_name, config=cfg
+    )
