@@ -11,9 +11,10 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from streamlake import aws
+from streamlake import aws, home
 from streamlake.errors import ConfigError, StreamlakeError
 
 log = logging.getLogger("streamlake.ingest")
@@ -95,8 +96,12 @@ def build_and_run(config: Any) -> Any:
         max_record_bytes=config.max_record_bytes,
         dedup_window=config.dedup_window,
     )
+    # Local Spark has no S3A connector: it stages on local disk and the writer uploads to S3.
+    local_spark = spark.sparkContext.master.startswith("local")
+    staging = str(home.home() / "staging") if config.lake.startswith("s3://") and local_spark else None
     writer = LakeWriter(
         lake_uri=config.lake,
+        staging_uri=staging,
         s3_client=s3 if config.lake.startswith("s3://") else None,
         catalog=registrar,
         max_records_per_file=config.max_records_per_file,
@@ -146,7 +151,9 @@ def build_and_run(config: Any) -> Any:
 
 
 def _location(lake: str, name: str) -> str:
-    return lake.rstrip("/") + "/" + name
+    """The catalog location of ``name``: the lake's URI (``file://`` for a local directory)."""
+    base = lake if "://" in lake else Path(lake).resolve().as_uri()
+    return base.rstrip("/") + "/" + name
 
 
 def main(argv: Sequence[str] | None = None) -> int:

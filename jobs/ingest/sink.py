@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from jobs.lake.writer import LakeWriter, Output
 from jobs.transforms.split import QUARANTINE, destinations
+from schemas.glue import schema_hash
 from schemas.model import Table
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class LakeSink:
         self.tables = tables
         self.checkpoint = checkpoint
         self.results = results
+        self.schema_hashes = {t.name: schema_hash(t) for t in tables}
 
     def __call__(self, df: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -87,7 +89,7 @@ class LakeSink:
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             outputs = [
-                Output(d.name, d.frame, d.partition_by)
+                Output(d.name, d.frame, d.partition_by, schema_hash=self.schema_hashes.get(d.name))
                 for d in destinations(df, self.tables, batch_id=batch_id)
             ]
             commit = self.writer.write_batch(
@@ -105,7 +107,7 @@ class LakeSink:
                 quarantined=quarantined,
                 reasons=reason_counts,
                 files=sum(s.files for s in commit.outputs.values()),
-                partitions=sum(len(s.partitions) for s in commit.outputs.values()),
+                partitions=sum(s.partitions for s in commit.outputs.values()),
                 bytes=sum(s.bytes for s in commit.outputs.values()),
                 seconds=time.monotonic() - started,
                 replayed=getattr(commit, "replayed", False),

@@ -32,7 +32,7 @@ DEFAULT_WINDOW = timedelta(minutes=15)
 # are rarer: enough to exercise the path without turning a 1M-event benchmark into gigabytes.
 DEFAULT_BAD_WEIGHTS: Mapping[BadKind, float] = {
     **{kind: 1.0 for kind in BAD_KINDS if kind not in ("oversized", "corrupt_aggregate")},
-    "oversized": 0.25,
+    "oversized": 0.02,
 }
 # Producer retries happen seconds apart, so a duplicate repeats one of the last few records.
 _RECENT = 32
