@@ -34,6 +34,7 @@ def build_and_run(config: Any) -> Any:
     from jobs.ingest.sink import BatchResults, LakeSink
     from jobs.kinesis import KinesisDataSource
     from jobs.kinesis.progress import epoch_stats, validate_stream
+    from jobs.lake.fs import filesystem_for
     from jobs.lake.writer import LakeWriter
     from jobs.spark_session import build_session
     from jobs.transforms.pipeline import prepare
@@ -107,7 +108,14 @@ def build_and_run(config: Any) -> Any:
         max_records_per_file=config.max_records_per_file,
     )
     results = BatchResults()
-    sink = LakeSink(writer=writer, tables=tables, checkpoint=config.checkpoint, results=results)
+    sink = LakeSink(
+        writer=writer,
+        tables=tables,
+        checkpoint=config.checkpoint,
+        results=results,
+        lake_fs=filesystem_for(config.lake, s3_client=s3),
+        s3_client=s3,
+    )
     query = (
         prepared.writeStream.queryName(f"ingest_{config.stream}".replace("-", "_"))
         .foreachBatch(sink)

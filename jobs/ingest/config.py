@@ -15,11 +15,7 @@ _DURATION = re.compile(r"^\d+\s+(second|seconds|minute|minutes|hour|hours|day|da
 
 
 def _duration(value: object) -> str | None:
-    return (
-        None
-        if value is None or _DURATION.match(str(value))
-        else "a Spark interval like '1 hour' or '30 minutes'"
-    )
+    return None if value is None or _DURATION.match(str(value)) else "a Spark interval like '1 hour' or '30 minutes'"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,15 +55,9 @@ class IngestConfig:
         "Window in which a repeated event key is a producer retry", default="1 hour", validate=_duration
     )
     max_records_per_file: int = option("Cap on rows per Parquet file", default=1_000_000, validate=positive)
-    glue_database: str | None = option(
-        "Glue database to register tables and partitions in (unset: no catalog)"
-    )
-    timeout_seconds: float | None = option(
-        "Stop after this many seconds (unset: run until stopped)", validate=positive
-    )
-    max_batches: int | None = option(
-        "Stop after this many micro-batches (tests, benchmarks)", validate=positive
-    )
+    glue_database: str | None = option("Glue database to register tables and partitions in (unset: no catalog)")
+    timeout_seconds: float | None = option("Stop after this many seconds (unset: run until stopped)", validate=positive)
+    max_batches: int | None = option("Stop after this many micro-batches (tests, benchmarks)", validate=positive)
     master: str | None = option("Spark master when not run under spark-submit (e.g. local[*])")
     shuffle_partitions: int = option("spark.sql.shuffle.partitions", default=8, validate=positive)
     log_json: bool = option("Log one JSON object per batch instead of key=value text", default=False)
@@ -101,7 +91,5 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
     if config.starting_position == "AT_TIMESTAMP" and not config.starting_timestamp:
         from streamlake.errors import ConfigError
 
-        raise ConfigError(
-            "--starting-timestamp", None, "a timestamp when --starting-position is AT_TIMESTAMP"
-        )
+        raise ConfigError("--starting-timestamp", None, "a timestamp when --starting-position is AT_TIMESTAMP")
     return config.resolved()

@@ -157,9 +157,7 @@ class Monitor:
                     caught_up = self.handle(progress)
                     if on_batch:
                         on_batch(self.summary.batches)
-                    if (until_caught_up and caught_up) or (
-                        max_batches and self.summary.batches >= max_batches
-                    ):
+                    if (until_caught_up and caught_up) or (max_batches and self.summary.batches >= max_batches):
                         query.stop()
                         break
                 if timeout_seconds and time.monotonic() - started > timeout_seconds:

@@ -29,9 +29,7 @@ def check_s3_prefix(key: str, uri: str, s3: Any) -> None:
     try:
         s3.head_bucket(Bucket=bucket)
     except Exception as exc:  # botocore raises several unrelated types here
-        raise LakeError(
-            f"{key}={uri!r}: bucket {bucket!r} is not reachable or does not exist ({exc})"
-        ) from exc
+        raise LakeError(f"{key}={uri!r}: bucket {bucket!r} is not reachable or does not exist ({exc})") from exc
 
 
 def check_lake(uri: str, *, s3: Any | None) -> None:

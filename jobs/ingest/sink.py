@@ -18,6 +18,8 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from jobs.ingest.runs import Run, checkpoint_query_id, claim_run
+from jobs.lake.fs import LakeFS
 from jobs.lake.writer import LakeWriter, Output
 from jobs.transforms.split import QUARANTINE, destinations
 from schemas.glue import schema_hash
@@ -74,27 +76,37 @@ def source_offsets(checkpoint: str, batch_id: int) -> dict[str, Any] | None:
 class LakeSink:
     """``foreachBatch`` callable: persist once, write every destination, record the counts."""
 
-    def __init__(
-        self, *, writer: LakeWriter, tables: list[Table], checkpoint: str, results: BatchResults
-    ) -> None:
+    def __init__(self, *, writer: LakeWriter, tables: list[Table], checkpoint: str, results: BatchResults) -> None:
         self.writer = writer
         self.tables = tables
         self.checkpoint = checkpoint
         self.results = results
         self.schema_hashes = {t.name: schema_hash(t) for t in tables}
 
+    def run(self) -> Run:
+        """This checkpoint's run in the lake (read once, on the first batch: Spark has written
+        ``<checkpoint>/metadata`` by then)."""
+        if self._run is None:
+            query_id = checkpoint_query_id(self.checkpoint, s3_client=self.s3_client)
+            self._run = claim_run(self.lake_fs, query_id)
+        return self._run
+
     def __call__(self, df: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
+        lake_batch = self.run().lake_batch_id(batch_id)
         # Every destination and the reason counts read the same rows: compute them once.
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             outputs = [
                 Output(d.name, d.frame, d.partition_by, schema_hash=self.schema_hashes.get(d.name))
-                for d in destinations(df, self.tables, batch_id=batch_id)
+                for d in destinations(df, self.tables, batch_id=lake_batch)
             ]
-            commit = self.writer.write_batch(
-                batch_id, outputs, source=source_offsets(self.checkpoint, batch_id)
-            )
+            source = {
+                "query_id": self.run().query_id,
+                "spark_batch_id": batch_id,
+                **(source_offsets(self.checkpoint, batch_id) or {}),
+            }
+            commit = self.writer.write_batch(lake_batch, outputs, source=source)
             rows = {name: stats.rows for name, stats in commit.outputs.items()}
             quarantined = rows.pop(QUARANTINE, 0)
             reason_counts: dict[str, int] = {}

@@ -38,6 +38,7 @@ from jobs.lake.commit import BatchCommit, FileEntry, OutputCommit, OutputSummary
 from jobs.lake.footer import parquet_rows
 from jobs.lake.fs import LakeFS, filesystem_for, is_s3, spark_path
 from streamlake.errors import ConfigError, LakeError
+from streamlake.faults import crash_point
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -177,11 +178,14 @@ class LakeWriter:
             return done
         self.recover(batch_id)
         self.stage(batch_id, outputs)
+        crash_point("lake.staged")
         plan = self.plan(batch_id, outputs)
         self.write_intent(plan)
+        crash_point("lake.intent")
         self.publish(plan)
         self.register(plan, outputs)
         result = self.commit(plan, outputs, source=source, started=started)
+        crash_point("lake.marker")
         self._cleanup(batch_id)
         log.info(
             "lake batch committed batch_id=%d outputs=%d rows=%d files=%d partitions=%d bytes=%d duration_ms=%.0f",
@@ -279,6 +283,7 @@ class LakeWriter:
         """Move (local) or upload (S3) every planned file to its lake key."""
 
         def one(f: PlannedFile) -> None:
+            crash_point("lake.publish")
             self._guard(plan.batch_id, f"publish {f.key}", self.lake.put_from, self.staging, f.staged_key, f.key)
 
         if self.publish_threads == 1 or len(plan.files) < 2:
@@ -301,6 +306,7 @@ class LakeWriter:
                 continue
             parts = [layout.partition_values(d) for d in dirs]
             step = f"register partitions of {out.name}"
+            crash_point("lake.register")
             self._guard(plan.batch_id, step, self.catalog.register, out.name, parts)
 
     def commit(
@@ -346,6 +352,7 @@ class LakeWriter:
             self._put_new(plan.batch_id, layout.commit_key(out.name, plan.batch_id), record.to_json())
         duration = time.monotonic() - started if started is not None else 0.0
         result = BatchCommit(batch_id=plan.batch_id, outputs=summaries, duration_s=round(duration, 3))
+        crash_point("lake.commit")
         self._put_new(plan.batch_id, layout.marker_key(plan.batch_id), result.to_json())
         return result
 
