@@ -76,8 +76,20 @@ def source_offsets(checkpoint: str, batch_id: int) -> dict[str, Any] | None:
 class LakeSink:
     """``foreachBatch`` callable: persist once, write every destination, record the counts."""
 
-    def __init__(self, *, writer: LakeWriter, tables: list[Table], checkpoint: str, results: BatchResults) -> None:
+    def __init__(
+        self,
+        *,
+        writer: LakeWriter,
+        tables: list[Table],
+        checkpoint: str,
+        results: BatchResults,
+        lake_fs: LakeFS,
+        s3_client: Any | None = None,
+    ) -> None:
         self.writer = writer
+        self.lake_fs = lake_fs
+        self.s3_client = s3_client
+        self._run: Run | None = None
         self.tables = tables
         self.checkpoint = checkpoint
         self.results = results
