@@ -9,6 +9,7 @@ each valid event exactly once and the quarantine exactly the bad records, with t
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import subprocess
@@ -115,7 +116,7 @@ class Harness:
 
     def merge(self) -> None:
         shards = sorted(self.open_shards(), key=lambda s: int(s["HashKeyRange"]["StartingHashKey"]))
-        for a, b in zip(shards, shards[1:], strict=False):
+        for a, b in itertools.pairwise(shards):
             if int(a["HashKeyRange"]["EndingHashKey"]) + 1 == int(b["HashKeyRange"]["StartingHashKey"]):
                 self.kinesis.merge_shards(
                     StreamName=STREAM, ShardToMerge=a["ShardId"], AdjacentShardToMerge=b["ShardId"]
