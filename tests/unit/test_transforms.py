@@ -88,33 +88,35 @@ def test_valid_event_lands_typed_with_lineage_and_partition(spark, shop) -> None
     assert out["add_to_cart"].columns[-1] == "event_date"
 
 
-@pytest.mark.parametrize(
-    ("payload", "reasons"),
-    [
-        (b'{"event_type": "add_to_cart", ', ["invalid_json"]),
-        (b"[1, 2, 3]", ["invalid_json"]),
-        (b"\xff\xfe\x00garbage", ["invalid_utf8"]),
-        (bytes([0xF3, 0x89, 0x9A, 0xC2]) + b"\x00\x01", ["corrupt_aggregate"]),
-        (_cart(event_type="refund"), ["unknown_event_type"]),
-        (_cart(event_type=...), ["unknown_event_type"]),
-        (_cart(quantity="two"), ["type_mismatch:quantity"]),
-        (_cart(quantity=0), ["rule:quantity:min"]),
-        (_cart(currency="BTC"), ["rule:currency:enum"]),
-        (_cart(product_id="X1"), ["rule:product_id:regex"]),
-        (_cart(product_id=...), ["missing_required:product_id"]),
-        (_cart(event_time="2026-12-30T00:00:00Z"), ["rule:event_time:not_in_future"]),
-        (_cart(event_time="2001-01-01T00:00:00Z"), ["rule:event_time:not_before"]),
-        (_cart(country="Sweden", quantity=1000), ["rule:quantity:max", "rule:country:regex"]),
-        (_cart(device="x" * 5000), ["oversized", "rule:device:enum"]),
-    ],
-)
-def test_bad_records_are_quarantined_with_their_reasons(spark, shop, payload, reasons) -> None:  # type: ignore[no-untyped-def]
-    out = _run(spark, shop, [payload])
-    rows = out[QUARANTINE].collect()
-    assert len(rows) == 1
-    assert sorted(rows[0]["reasons"]) == sorted(reasons)
-    assert bytes(rows[0]["data"]) == payload  # the original bytes, untouched
-    assert rows[0]["_sequence_number"] == "00000"
+BAD_CASES: list[tuple[bytes, list[str]]] = [
+    (b'{"event_type": "add_to_cart", ', ["invalid_json"]),
+    (b"[1, 2, 3]", ["invalid_json"]),
+    (b"\xff\xfe\x00garbage", ["invalid_utf8"]),
+    (bytes([0xF3, 0x89, 0x9A, 0xC2]) + b"\x00\x01", ["corrupt_aggregate"]),
+    (_cart(event_type="refund"), ["unknown_event_type"]),
+    (_cart(event_type=...), ["unknown_event_type"]),
+    (_cart(quantity="two"), ["type_mismatch:quantity"]),
+    (_cart(quantity=0), ["rule:quantity:min"]),
+    (_cart(currency="BTC"), ["rule:currency:enum"]),
+    (_cart(product_id="X1"), ["rule:product_id:regex"]),
+    (_cart(product_id=...), ["missing_required:product_id"]),
+    (_cart(event_time="2026-12-30T00:00:00Z"), ["rule:event_time:not_in_future"]),
+    (_cart(event_time="2001-01-01T00:00:00Z"), ["rule:event_time:not_before"]),
+    (_cart(country="Sweden", quantity=1000), ["rule:quantity:max", "rule:country:regex"]),
+    (_cart(device="x" * 5000), ["oversized", "rule:device:enum"]),
+]
+
+
+def test_bad_records_are_quarantined_with_their_reasons(spark, shop) -> None:  # type: ignore[no-untyped-def]
+    # One batch holding every case (one Spark plan); each case is identified by its position.
+    payloads = [p for p, _ in BAD_CASES]
+    out = _run(spark, shop, payloads, dedup=None)
+    got = {r["_sequence_number"]: r for r in out[QUARANTINE].collect()}
+    assert sorted(got) == [f"{i:05d}" for i in range(len(BAD_CASES))]
+    for i, (payload, reasons) in enumerate(BAD_CASES):
+        row = got[f"{i:05d}"]
+        assert sorted(row["reasons"]) == sorted(reasons), f"case {i}: {payload[:60]!r}"
+        assert bytes(row["data"]) == payload  # the original bytes, untouched
     assert sum(out[t].count() for t in out if t != QUARANTINE) == 0
 
 
