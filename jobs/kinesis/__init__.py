@@ -6,7 +6,7 @@ Public surface::
     spark.dataSource.register(KinesisDataSource)
     df = spark.readStream.format("kinesis").option("streamName", ...).option("metadataPath", ...).load()
 
-    from jobs.kinesis.progress import epoch_stats, validate_stream   # driver-side helpers
+    from jobs.kinesis.progress import epoch_stats, await_caught_up, validate_stream  # driver side
     from jobs.kinesis.kpl import aggregate, encode_aggregate, deaggregate  # KPL format
 
 Layout: ``options`` (typed options), ``offsets`` (offset JSON), ``endlog`` (write-once end log),

@@ -50,7 +50,30 @@ class ReadBudget:
 
 @dataclass(frozen=True)
 class KinesisOptions:
-    """Every setting of one ``readStream.format("kinesis")`` query."""
+    """Every setting of one ``readStream.format("kinesis")`` query.
+
+    Options (Spark name -> field):
+
+    * ``streamName`` / ``streamARN`` -> ``stream_name`` (an ARN also gives the region)
+    * ``region``, ``endpointUrl`` (Kinesis, e.g. kinesalite), ``roleArn`` (assumed for Kinesis)
+    * ``startingPosition``: ``TRIM_HORIZON | LATEST | AT_TIMESTAMP`` (default ``LATEST``), resolved
+      once when the query starts (``LATEST`` = the start time) and kept in the offset;
+      ``startingTimestamp``: ISO-8601 or epoch ms, required with ``AT_TIMESTAMP``
+    * ``metadataPath`` (required): the end log, a directory shared by driver and executors or
+      ``s3://bucket/prefix``; ``s3EndpointUrl`` points S3 at moto locally
+    * per shard and epoch: ``maxRecordsPerShard`` (Kinesis records, default 100000),
+      ``maxBytesPerShard`` (default 64 MiB), ``maxFetchTimeSec`` (default 10),
+      ``maxCallsPerSecPerShard`` (default and maximum 5)
+    * ``describeShardIntervalSec`` (default 10): ListShards at most this often (and whenever a
+      shard ends); a reshard is noticed at most this late
+    * ``failOnDataLoss`` (default true): fail when an undrained shard or a claimed record is gone
+    * ``retainEpochs`` (default 100; 0 keeps all): end-log epochs kept behind the committed one
+    * ``idleIntervalSec`` (default 0 = off): after an epoch in which every shard was at the tip,
+      report "no new data" until this long after, so idle streams skip batches and
+      ``processAllAvailable()`` returns
+    * ``deaggregate`` (default true), ``arrowBatches`` (default true; false yields tuples)
+    * ``clockSkewMarginMs`` (default 2000), ``atTimestampTimeoutSec`` (default 1): see task/reader
+    """
 
     stream_name: str
     metadata_path: str
@@ -68,6 +91,7 @@ class KinesisOptions:
     deaggregate: bool = True
     arrow_batches: bool = True
     clock_skew_margin_ms: int = 2_000
+    at_timestamp_timeout_sec: float = 1.0
 
     @classmethod
     def parse(cls, options: Mapping[str, str]) -> KinesisOptions:
@@ -116,6 +140,7 @@ class KinesisOptions:
             deaggregate=_bool(raw, "deaggregate", True),
             arrow_batches=_bool(raw, "arrowBatches", True),
             clock_skew_margin_ms=_int(raw, "clockSkewMarginMs", 2_000, low=0),
+            at_timestamp_timeout_sec=_float(raw, "atTimestampTimeoutSec", 1.0, low=0.05),
         )
 
 
@@ -124,7 +149,7 @@ _OPTION_NAMES: tuple[str, ...] = (
     "startingPosition", "startingTimestamp", "metadataPath",
     "maxRecordsPerShard", "maxBytesPerShard", "maxFetchTimeSec", "maxCallsPerSecPerShard",
     "describeShardIntervalSec", "failOnDataLoss", "retainEpochs", "idleIntervalSec",
-    "deaggregate", "arrowBatches", "clockSkewMarginMs",
+    "deaggregate", "arrowBatches", "clockSkewMarginMs", "atTimestampTimeoutSec",
 )  # fmt: skip
 _KNOWN = frozenset(n.lower() for n in _OPTION_NAMES)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 
 from jobs.kinesis.offsets import SHARD_END, Position
 from jobs.kinesis.options import KINESIS_MAX_LIMIT, ReadBudget
@@ -105,8 +105,12 @@ class ShardReader:
         clock: Clock | None = None,
         rng: Callable[[], float] | None = None,
         closed: bool = False,
+        timestamp_client: Any = None,
     ) -> None:
         self.client = client
+        # GetShardIterator(AT_TIMESTAMP) goes through a client with a short read timeout: kinesalite
+        # never answers it when no record has arrived since the timestamp (see _NothingSince).
+        self.timestamp_client = timestamp_client if timestamp_client is not None else client
         # ListShards showed the shard closed: read on to the real end even past an empty
         # "at the tip" response (kinesalite hands out one more iterator before the end).
         self.closed = closed
@@ -117,16 +121,27 @@ class ShardReader:
         self.rng = rng or random.random
         self.stats = FetchStats()
         self._start = Position.trim_horizon()
+        self._free = False
         self._next_call_at = 0.0
 
     # --- the two modes ---------------------------------------------------------------------
 
     def read(self, start: Position) -> Iterator[list[dict[str, Any]]]:
         """Yield each response's records until the tip, the shard end or a budget is reached."""
-        budget, stats = self.budget, self.stats
         self._start = start
+        self._free = True
+        try:
+            yield from self._read(start)
+        except _NothingSince as nothing:
+            # No record has arrived since the AT_TIMESTAMP start: that is the tip, nothing to read.
+            self.stats.caught_up = True
+            self.stats.tip_ms = nothing.wall_ms
+            self.stats.stop_reason = "nothing_since_timestamp"
+
+    def _read(self, start: Position) -> Iterator[list[dict[str, Any]]]:
+        budget, stats = self.budget, self.stats
         began = self.clock.monotonic()
-        iterator = self._iterator(start)
+        iterator = self._iterator(start, nothing_ok=True)
         while True:
             limit = max(1, min(KINESIS_MAX_LIMIT, budget.max_records - stats.fetched))
             resp, iterator = self._get_records(iterator, limit)
@@ -266,7 +281,8 @@ class ShardReader:
                     # A slow consumer (or a long backoff) outlived the 5-minute iterator: resume
                     # right after the last record we have, or at the epoch's start if none yet.
                     iterator = self._iterator(
-                        Position.after(self.stats.last_seq) if self.stats.last_seq else self._start
+                        Position.after(self.stats.last_seq) if self.stats.last_seq else self._start,
+                        nothing_ok=self._free and self.stats.last_seq is None,
                     )
                 elif code in THROTTLE_CODES:
                     self.stats.throttles += 1
@@ -286,11 +302,14 @@ class ShardReader:
                 self.stats.tip_ms = int(wall * 1000)
             return resp, iterator
 
-    def _iterator(self, position: Position) -> str:
+    def _iterator(self, position: Position, *, nothing_ok: bool = False) -> str:
+        at_timestamp = position.kind == "AT_TIMESTAMP"
+        client = self.timestamp_client if at_timestamp else self.client
         attempt = 0
         while True:
+            wall_ms = int(self.clock.time() * 1000)
             try:
-                resp = self.client.get_shard_iterator(
+                resp = client.get_shard_iterator(
                     StreamName=self.stream, ShardId=self.shard_id, **position.iterator_request()
                 )
                 return str(resp["ShardIterator"])
@@ -298,6 +317,9 @@ class ShardReader:
                 code = _code(exc)
                 if code == "ResourceNotFoundException":
                     raise ShardNotFoundError(f"shard {self.stream}/{self.shard_id} does not exist: {exc}") from exc
+                if at_timestamp and nothing_ok and code == "InvalidArgumentException" and "greater than" in str(exc):
+                    # The timestamp is ahead of Kinesis's clock (skew): nothing can be there yet.
+                    raise _NothingSince(wall_ms) from exc
                 if code in THROTTLE_CODES:
                     self.stats.throttles += 1
                 elif not (code in RETRYABLE_CODES or _status(exc) >= 500):
@@ -306,9 +328,25 @@ class ShardReader:
                     ) from exc
                 self._backoff(attempt, "GetShardIterator", exc)
                 attempt += 1
+            except ReadTimeoutError as exc:
+                if at_timestamp and nothing_ok:
+                    # kinesalite answers AT_TIMESTAMP only once a record at or after it exists; on AWS
+                    # a timeout here is rare and this costs nothing: we read nothing, move nothing.
+                    log.debug("GetShardIterator AT_TIMESTAMP timed out on %s: no record since", self.shard_id)
+                    raise _NothingSince(wall_ms) from exc
+                self._backoff(attempt, "GetShardIterator", exc)
+                attempt += 1
             except BotoCoreError as exc:
                 self._backoff(attempt, "GetShardIterator", exc)
                 attempt += 1
+
+
+class _NothingSince(Exception):
+    """Internal: no record has arrived since an AT_TIMESTAMP start (as of ``wall_ms``)."""
+
+    def __init__(self, wall_ms: int) -> None:
+        super().__init__(wall_ms)
+        self.wall_ms = wall_ms
 
 
 class ShardNotFoundError(SourceError):

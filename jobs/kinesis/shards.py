@@ -61,19 +61,18 @@ _CLIENT_TTL_SEC = 1800.0
 _clients: dict[tuple[Any, ...], tuple[float, Any]] = {}
 
 
-def kinesis_client(opts: KinesisOptions, *, executor: bool = False) -> Any:
+def kinesis_client(opts: KinesisOptions, *, executor: bool = False, read_timeout: float | None = None) -> Any:
     """A Kinesis client for ``opts`` (assuming ``roleArn`` when set), cached per process."""
-    key = (opts.endpoint_url, opts.region, opts.role_arn, executor)
+    key = (opts.endpoint_url, opts.region, opts.role_arn, executor, read_timeout)
     cached = _clients.get(key)
     if cached is not None and time.monotonic() - cached[0] < _CLIENT_TTL_SEC:
         return cached[1]
     session = _assumed_role_session(opts) if opts.role_arn else None
+    config = _EXECUTOR_CONFIG if executor else None
+    if read_timeout is not None:
+        config = (config or Config()).merge(Config(read_timeout=read_timeout))
     client = aws.client(
-        "kinesis",
-        endpoint_url=opts.endpoint_url,
-        region=opts.region,
-        boto3_session=session,
-        config=_EXECUTOR_CONFIG if executor else None,
+        "kinesis", endpoint_url=opts.endpoint_url, region=opts.region, boto3_session=session, config=config
     )
     _clients[key] = (time.monotonic(), client)
     return client

@@ -57,11 +57,6 @@ def read_partition(
     rng: Callable[[], float] | None = None,
 ) -> Iterator[Any]:
     """Yield the partition's rows (Arrow RecordBatches, or tuples when ``arrowBatches=false``)."""
-    import os as _os
-    _t = time.monotonic()
-    def _dbg(msg):
-        with open("/tmp/exp/dbg.log", "a") as f: f.write(f"{_os.getpid()} {part.shard_id[-2:]} e{part.epoch} {time.monotonic()-_t:.3f} {msg}\n")
-    _dbg("start")
     opts = part.options
     end_log = end_log or open_end_log(opts.metadata_path, s3_endpoint_url=opts.s3_endpoint_url, region=opts.region)
     claimed = end_log.get(part.key)
@@ -69,11 +64,13 @@ def read_partition(
         _check_claim(part, claimed)
         return  # an empty epoch replays as empty, with no Kinesis call
     began = time.monotonic()
-    _dbg("log checked")
-    _c = client if client is not None else kinesis_client(opts, executor=True)
-    _dbg("client")
     reader = ShardReader(
-        _c,
+        client if client is not None else kinesis_client(opts, executor=True),
+        timestamp_client=(
+            client
+            if client is not None
+            else kinesis_client(opts, executor=True, read_timeout=opts.at_timestamp_timeout_sec)
+        ),
         stream=opts.stream_name,
         shard_id=part.shard_id,
         budget=opts.budget,
@@ -106,7 +103,6 @@ def read_partition(
             raise DataLossError(f"{exc} (was at {part.start}); set failOnDataLoss=false to skip it") from exc
         log.warning("data loss: %s; treating it as drained", exc)
         reader.stats.shard_end = True
-    _dbg("read")
     entry = build_entry(part, start, reader.stats, rows.stats, margin_ms=opts.clock_skew_margin_ms)
     winner = claim(end_log, part.key, entry)
     if winner is not entry and not same_end(winner, entry):
@@ -115,7 +111,6 @@ def read_partition(
             f"{winner.get('end')} ({winner.get('fetched')} records) while this one read to {entry['end']} "
             f"({entry['fetched']}); failing this attempt so its rows are discarded and the retry replays"
         )
-    _dbg("claimed")
     log.info(
         "read %s epoch %d: %d rows (%d fetched, %d calls, %d throttles) %s -> %s [%s] in %.2fs",
         part.shard_id, part.epoch, rows.stats.rows, reader.stats.fetched, reader.stats.calls,
@@ -140,15 +135,17 @@ def decide_end(start: Position, stats: FetchStats, *, margin_ms: int) -> str:
         return SHARD_END
     if stats.last_seq is not None:
         return Position.after(stats.last_seq).encode()
-    if stats.caught_up and stats.tip_ms is not None and start.kind != "AFTER_SEQUENCE_NUMBER":
-        # Reached the tip with nothing read: move a TRIM_HORIZON/AT_TIMESTAMP start up to "just
-        # before now" so the next epoch does not walk the same empty stretch again. The margin
-        # covers clock skew and records not yet visible; never jump to LATEST (not replayable).
-        moved = stats.tip_ms - margin_ms
-        previous = start.timestamp_ms
-        if previous is None or moved > previous:
-            return Position.at_timestamp(moved).encode()
-    return NOCHANGE
+    if not (stats.caught_up and stats.tip_ms is not None) or start.kind == "AFTER_SEQUENCE_NUMBER":
+        return NOCHANGE
+    # Reached the tip with nothing read: move the start up to "just before the tip" so the next
+    # epoch does not walk the same empty stretch again; the margin covers clock skew and records
+    # not yet visible. Never jump to LATEST (not replayable). A TRIM_HORIZON that reached the tip
+    # in one call walked nothing and stays, which also keeps idle shards off AT_TIMESTAMP.
+    if start.kind == "TRIM_HORIZON" and stats.calls <= 1:
+        return NOCHANGE
+    moved = stats.tip_ms - margin_ms
+    previous = start.timestamp_ms
+    return Position.at_timestamp(moved).encode() if previous is None or moved > previous else NOCHANGE
 
 
 def build_entry(
