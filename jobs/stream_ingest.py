@@ -87,6 +87,8 @@ def build_and_run(config: Any) -> Any:
     )
     if config.endpoint_url:
         reader = reader.option("endpointUrl", config.endpoint_url)
+    if config.metadata_path.startswith("s3://") and config.aws_endpoint_url:
+        reader = reader.option("s3EndpointUrl", config.aws_endpoint_url)
     if config.starting_timestamp:
         reader = reader.option("startingTimestamp", config.starting_timestamp)
     raw = reader.load()
@@ -126,7 +128,11 @@ def build_and_run(config: Any) -> Any:
     monitor = Monitor(
         results=results,
         epoch_stats=lambda end: epoch_stats(
-            end, config.metadata_path, endpoint_url=config.endpoint_url, region=config.region
+            end,
+            config.metadata_path,
+            endpoint_url=config.endpoint_url,
+            region=config.region,
+            s3_endpoint_url=config.aws_endpoint_url,
         ),
         log_json=config.log_json,
         show_progress=config.progress,
