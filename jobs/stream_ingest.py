@@ -31,6 +31,7 @@ def build_and_run(config: Any) -> Any:
     """Preflight, build the query and watch it. Returns the RunSummary."""
     from jobs.ingest.monitor import Monitor
     from jobs.ingest.preflight import check_lake, check_writable_dir
+    from jobs.ingest.runs import check_new_checkpoint
     from jobs.ingest.sink import BatchResults, LakeSink
     from jobs.kinesis import KinesisDataSource
     from jobs.kinesis.progress import epoch_stats, validate_stream
@@ -49,6 +50,13 @@ def build_and_run(config: Any) -> Any:
     check_lake(config.lake, s3=s3)
     if not config.checkpoint.startswith("s3://"):
         check_writable_dir("--checkpoint", config.checkpoint)
+
+    check_new_checkpoint(
+        filesystem_for(config.lake, s3_client=s3),
+        filesystem_for(config.checkpoint, s3_client=s3),
+        allowed=config.allow_new_checkpoint,
+        starting_position=config.starting_position,
+    )
 
     registrar = None
     if config.glue_database:

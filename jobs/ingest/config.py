@@ -62,6 +62,9 @@ class IngestConfig:
     shuffle_partitions: int = option("spark.sql.shuffle.partitions", default=8, validate=positive)
     log_json: bool = option("Log one JSON object per batch instead of key=value text", default=False)
     progress: bool = option("Show a progress line while catching up", default=True)
+    allow_new_checkpoint: bool = option(
+        "Allow a new (empty) checkpoint over a lake that already holds committed batches", default=False
+    )
     kill_after_batches: int | None = option(
         "Testing aid: SIGKILL this driver after N batches have committed", validate=non_negative
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from jobs.lake.fs import LakeFS, filesystem_for
@@ -59,3 +60,24 @@ def claim_run(lake: LakeFS, query_id: str) -> Run:
     if ordinal:
         log.warning("lake already holds data from %d other checkpoint(s); this one is run %d", ordinal, ordinal)
     return Run(query_id, ordinal)
+
+
+def check_new_checkpoint(lake: LakeFS, checkpoint_fs: LakeFS, *, allowed: bool, starting_position: str) -> None:
+    """Refuse to start an empty checkpoint over a lake that other checkpoints have written.
+
+    A new checkpoint does not know where the old one stopped: from TRIM_HORIZON it would load the
+    stream again (the de-duplication state went with the old checkpoint).
+    """
+    if allowed or checkpoint_fs.exists("metadata"):
+        return
+    runs = lake.list(f"{RUNS}/")
+    if not runs:
+        return
+    last = max(runs, key=lambda f: f.mtime)
+    raise LakeError(
+        f"the checkpoint is new but the lake already holds batches from {len(runs)} earlier checkpoint(s) "
+        f"(latest claimed {datetime.fromtimestamp(last.mtime, UTC).isoformat(timespec='seconds')}). "
+        f"Starting at {starting_position} could load records twice. Restore the original checkpoint, or "
+        "start after the data already in the lake (--starting-position AT_TIMESTAMP --starting-timestamp ...) "
+        "and pass --allow-new-checkpoint."
+    )
