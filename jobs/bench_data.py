@@ -5,7 +5,8 @@ exactly as the Kinesis source would emit them (``jobs.kinesis.schema.SOURCE_SCHE
 shards, written once to Parquet (for Spark) and as NDJSON payloads (for DuckDB), and reused by every
 later run with the same seed and count.
 
-Layout under ``<bench>/data/seed<seed>-n<count>-v<version>/``::
+Layout under ``<bench>/data/seed<seed>-n<count>-v<version>/`` (regenerated when the producer's code or the
+schemas change, see :func:`producer_fingerprint`)::
 
     raw/part-00000.parquet ...   source rows, files in arrival order (each file covers every shard)
     payloads.ndjson              one payload per line (records containing a newline are left out)
@@ -65,6 +66,7 @@ class Dataset:
     now: str = NOW.isoformat()
     generated_seconds: float = 0.0
     per_shard: dict[str, int] = field(default_factory=dict)
+    producer: str = ""
 
     @property
     def raw_dir(self) -> Path:
@@ -100,6 +102,20 @@ def shard_id(index: int) -> str:
 def sequence_number(shard: int, n: int) -> str:
     """A Kinesis-shaped sequence number: 56 decimal digits, increasing within a shard."""
     return f"495{shard:02d}{n:051d}"
+
+
+def producer_fingerprint() -> str:
+    """A hash of the producer's code and the schemas: a cached dataset from other code is stale."""
+    import schemas
+    import streamlake.producer
+
+    digest = hashlib.sha256()
+    for package in (streamlake.producer, schemas):
+        root = Path(package.__file__).parent
+        for path in sorted([*root.rglob("*.py"), *root.rglob("*.yaml")]):
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def dataset_dir(bench_home: Path, *, seed: int, events: int) -> Path:
@@ -154,7 +170,8 @@ def generate_dataset(
 
     root = dataset_dir(bench_home, seed=seed, events=events)
     cached = load_dataset(root)
-    if cached is not None and cached.files == files:
+    fingerprint = producer_fingerprint()
+    if cached is not None and cached.files == files and cached.producer == fingerprint:
         progress(f"dataset: reusing {events:,} events (seed {seed}) from {root}")
         return cached
     if root.exists():
@@ -175,7 +192,10 @@ def generate_dataset(
             if not chunk:
                 break
             columns = list(zip(*chunk, strict=True))
-            table = pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, RAW_ARROW_SCHEMA, strict=True)], schema=RAW_ARROW_SCHEMA)
+            table = pa.Table.from_arrays(
+                [pa.array(c, type=f.type) for c, f in zip(columns, RAW_ARROW_SCHEMA, strict=True)],
+                schema=RAW_ARROW_SCHEMA,
+            )
             pq.write_table(table, root / "raw" / f"part-{n:05d}.parquet", compression="snappy")
             for row in chunk:
                 data = row[6]
@@ -186,7 +206,8 @@ def generate_dataset(
                     ndjson.write(data)
                     ndjson.write(b"\n")
                     lines += 1
-            progress(f"dataset: wrote file {n + 1}/{files} ({sum(kinds.values()):,} events, {time.monotonic() - started:.0f} s)")
+            done = sum(kinds.values())
+            progress(f"dataset: wrote file {n + 1}/{files} ({done:,} events, {time.monotonic() - started:.0f} s)")
     ds = Dataset(
         root=root,
         seed=seed,
@@ -197,6 +218,7 @@ def generate_dataset(
         ndjson_lines=lines,
         generated_seconds=round(time.monotonic() - started, 1),
         per_shard=dict(sorted(per_shard.items())),
+        producer=fingerprint,
     )
     body = {"format": FORMAT_VERSION, **{k: v for k, v in asdict(ds).items() if k != "root"}}
     # meta.json last: its presence is what marks the cache complete.

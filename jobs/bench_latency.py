@@ -197,9 +197,7 @@ def measure_latency(
                 raise RuntimeError(f"ingest job exited with {proc.returncode} during the run; see {log_path}")
             if time.monotonic() - last_report >= 10:
                 last_report = time.monotonic()
-                progress(
-                    f"latency: {len(put_at):,} put, {len(visible):,} visible ({last_report - started:.0f} s)"
-                )
+                progress(f"latency: {len(put_at):,} put, {len(visible):,} visible ({last_report - started:.0f} s)")
             time.sleep(0.2)
         result.sent = len(put_at)
         result.latencies = [visible[i] - t for i, t in put_at.items() if i in visible]

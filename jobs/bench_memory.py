@@ -1,9 +1,9 @@
 """Peak memory of this process and every descendant (the driver JVM, Spark's Python workers).
 
-A background thread scans ``/proc`` at ~5 Hz, sums the resident set of the process tree and keeps the
-peak per *phase* (a label the benchmark sets around each measured step). RSS counts pages shared
-between forked Python workers once per process, so the sum is an upper bound; that is the number an
-OOM killer or a container limit sees per process, which is why it is the one reported.
+A background thread scans ``/proc`` at ~5 Hz, sums the resident set of the Java and Python processes
+of the tree and keeps the peak per *phase* (a label the benchmark sets around each measured step).
+RSS counts pages shared between forked Python workers once per process, so the sum is an upper
+bound. Short-lived helpers the JVM spawns are left out of the total (see :func:`sample_tree`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ _PROC = Path("/proc")
 
 @dataclass
 class TreeSample:
-    """RSS bytes of one scan, split by kind of process."""
+    """RSS bytes of one scan: ``total`` = ``jvm`` + ``python``; ``other`` (helpers) is not in it."""
 
     total: int = 0
     jvm: int = 0
@@ -79,14 +79,17 @@ def sample_tree(root: int | None = None) -> TreeSample:
             continue
         rss = stats[pid][1]
         comm = _comm(pid)
-        out.total += rss
-        out.processes += 1
         if comm == "java":
             out.jvm += rss
         elif comm.startswith("python"):
             out.python += rss
         else:
+            # The JVM starts helpers (jspawnhelper, sh, ls for file permissions) with vfork/posix_spawn:
+            # for an instant they report the JVM's whole RSS, which is not extra memory. Kept apart.
             out.other += rss
+            continue
+        out.total += rss
+        out.processes += 1
     return out
 
 

@@ -45,6 +45,7 @@ class Timing:
     batches: int = 0
     valid_rows: int | None = None
     quarantined_rows: int | None = None
+    files: int = 0
 
     @property
     def rate(self) -> float:
@@ -94,6 +95,7 @@ def time_streamlake(
     """Run the file-stream version of the ingest job to completion (AvailableNow) and time it."""
     from jobs.ingest.sink import BatchResults, LakeSink
     from jobs.kinesis.schema import SOURCE_SCHEMA
+    from jobs.lake.fs import filesystem_for
     from jobs.lake.writer import LakeWriter
     from jobs.transforms.pipeline import prepare
 
@@ -114,8 +116,15 @@ def time_streamlake(
             dedup_window=config.dedup_window,
         )
     if mode == "full":
-        writer = LakeWriter(lake_uri=str(out / "lake"), max_records_per_file=config.max_records_per_file)
-        sink = LakeSink(writer=writer, tables=tables, checkpoint=checkpoint, results=BatchResults())
+        lake = str(out / "lake")
+        writer = LakeWriter(lake_uri=lake, max_records_per_file=config.max_records_per_file)
+        sink = LakeSink(
+            writer=writer,
+            tables=tables,
+            checkpoint=checkpoint,
+            results=BatchResults(),
+            lake_fs=filesystem_for(lake),
+        )
     else:
         sink = _noop_sink
     started = time.perf_counter()
@@ -134,7 +143,18 @@ def time_streamlake(
     valid = quarantined = None
     if mode == "full":
         valid, quarantined = lake_counts(out / "lake", [t.name for t in tables])
-    return Timing(f"streamlake_{mode}", seconds, events, batches, valid, quarantined)
+    return Timing(f"streamlake_{mode}", seconds, events, batches, valid, quarantined, files=parquet_files(out / "lake"))
+
+
+def parquet_files(root: Path) -> int:
+    """Data files a directory-listing reader would see (staging and hidden files excluded)."""
+    if not root.exists():
+        return 0
+    return sum(
+        1
+        for p in root.rglob("*.parquet")
+        if not any(part.startswith((".", "_staging")) for part in p.relative_to(root).parts)
+    )
 
 
 def _noop_sink(df: DataFrame, batch_id: int) -> None:
@@ -185,7 +205,8 @@ def time_bare_spark(spark: SparkSession, raw_dir: Path, events: int, workdir: Pa
         .partitionBy("event_type", "event_date")
         .parquet(str(out / "out"))
     )
-    return Timing("bare_spark", time.perf_counter() - started, events)
+    seconds = time.perf_counter() - started
+    return Timing("bare_spark", seconds, events, files=parquet_files(out / "out"))
 
 
 # --- DuckDB ------------------------------------------------------------------------------------
@@ -251,7 +272,7 @@ def time_duckdb(ndjson: Path, events: int, workdir: Path, *, threads: int = 2) -
         seconds = time.perf_counter() - started
     finally:
         con.close()
-    return Timing("duckdb", seconds, events)
+    return Timing("duckdb", seconds, events, files=parquet_files(out / "out"))
 
 
 def warmup_dir(ds: Dataset, bench_home: Path) -> Path:

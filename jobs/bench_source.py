@@ -81,9 +81,7 @@ class LoopRun:
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
 
-def produce(
-    kinesis: Any, stream: str, *, events: int, seed: int, progress: Callable[[str], None] = print
-) -> Produced:
+def produce(kinesis: Any, stream: str, *, events: int, seed: int, progress: Callable[[str], None] = print) -> Produced:
     """Create ``stream`` (4 shards) and put ``events`` seeded producer events on it."""
     from streamlake.producer import generate_events, send
     from streamlake.stack import ensure_stream
@@ -120,8 +118,11 @@ def time_kinesis_source(
     metadata = str(workdir / "endlog")
     counted: dict[int, int] = {}
     lock = threading.Lock()
+    done = threading.Event()
 
     def count(df: DataFrame, batch_id: int) -> None:
+        if done.is_set():
+            return  # measured already: do not start reading while the query is being stopped
         n = df.count()
         with lock:
             counted[batch_id] = n
@@ -165,9 +166,11 @@ def time_kinesis_source(
                     rows = sum(counted.values())
                 if stats.caught_up and rows >= expected:
                     finished = time.perf_counter()
+                    done.set()
                     break
             time.sleep(0.05)
     finally:
+        done.set()
         query.stop()
     with lock:
         rows = sum(counted.values())

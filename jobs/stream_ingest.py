@@ -108,7 +108,7 @@ def build_and_run(config: Any) -> Any:
         dedup_window=config.dedup_window,
     )
     # Local Spark has no S3A connector: it stages on local disk and the writer uploads to S3.
-    local_spark = spark.sparkContext.master.startswith("local")
+    local_spark = (spark.sparkContext.master or "").startswith("local")
     staging = str(home.home() / "staging") if config.lake.startswith("s3://") and local_spark else None
     writer = LakeWriter(
         lake_uri=config.lake,

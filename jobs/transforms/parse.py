@@ -26,7 +26,8 @@ def _typed_value(col_name: str, raw: Column, table: Table) -> Column:
     dt = table.column(col_name).type
     if dt.nested:
         # Nested values arrive as their JSON text in the union parse; parse just that fragment.
-        return F.from_json(raw, spark_type(dt), {"mode": "PERMISSIVE"})
+        # Map schemas work at run time; pyspark's stubs list only array and struct.
+        return F.from_json(raw, spark_type(dt), {"mode": "PERMISSIVE"})  # type: ignore[arg-type]
     return raw.try_cast(spark_type(dt))
 
 
