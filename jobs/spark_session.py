@@ -41,6 +41,10 @@ def build_session(
         "spark.sql.adaptive.enabled": "true",
         "spark.sql.streaming.stopGracefullyOnShutdown": "true",
     }
+    if master and master.startswith("local"):
+        # Only takes effect when this call launches the JVM (local runs, tests); under spark-submit
+        # the cluster's settings apply. Spark's 1 GiB default is too small for 1M-row batches.
+        conf["spark.driver.memory"] = os.environ.get("STREAMLAKE_DRIVER_MEMORY", "4g")
     conf.update(extra_conf or {})
     for key, value in conf.items():
         builder = builder.config(key, value)

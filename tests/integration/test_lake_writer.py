@@ -132,7 +132,9 @@ def expected_views(batch_id: int, n: int = 12) -> list[tuple[Any, ...]]:
 def test_batch_lands_with_deterministic_names_and_exact_rows(spark: Any, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     catalog = RecordingCatalog()
-    result = LakeWriter(lake_uri=str(lake), catalog=catalog).write_batch(7, outputs(spark, 7), source={"s": 1})
+    result = LakeWriter(cluster_partitions=True, lake_uri=str(lake), catalog=catalog).write_batch(
+        7, outputs(spark, 7), source={"s": 1}
+    )
 
     assert read_lake(lake, "page_view") == expected_views(7)
     assert read_lake(lake, "_quarantine/page_view") == sorted(quarantine_rows(7))
@@ -180,12 +182,12 @@ def test_batch_lands_with_deterministic_names_and_exact_rows(spark: Any, tmp_pat
 
 def test_replaying_a_committed_batch_is_a_no_op(spark: Any, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
-    first = LakeWriter(lake_uri=str(lake)).write_batch(3, outputs(spark, 3))
+    first = LakeWriter(cluster_partitions=True, lake_uri=str(lake)).write_batch(3, outputs(spark, 3))
     before = {p: p.stat().st_mtime_ns for p in lake.rglob("*") if p.is_file()}
 
     catalog = RecordingCatalog()
     # Different rows under the same batch id prove nothing is even staged on a replay.
-    again = LakeWriter(lake_uri=str(lake), catalog=catalog).write_batch(3, outputs(spark, 99))
+    again = LakeWriter(cluster_partitions=True, lake_uri=str(lake), catalog=catalog).write_batch(3, outputs(spark, 99))
 
     assert again.replayed
     assert again.outputs == first.outputs
@@ -197,7 +199,7 @@ def test_replaying_a_committed_batch_is_a_no_op(spark: Any, tmp_path: Path) -> N
 
 def test_consecutive_batches_append(spark: Any, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
-    writer = LakeWriter(lake_uri=str(lake))
+    writer = LakeWriter(cluster_partitions=True, lake_uri=str(lake))
     writer.write_batch(0, outputs(spark, 0))
     writer.write_batch(1, outputs(spark, 1))
     assert writer.is_committed(0) and writer.is_committed(1) and not writer.is_committed(2)
@@ -209,7 +211,7 @@ def test_max_records_per_file_is_respected(spark: Any, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     rows = [(f"e{i:03d}", "U0000001", i, 5, DAYS[0]) for i in range(10)]
     frame = spark.createDataFrame(rows, VIEW_SCHEMA)
-    result = LakeWriter(lake_uri=str(lake), max_records_per_file=3).write_batch(
+    result = LakeWriter(cluster_partitions=True, lake_uri=str(lake), max_records_per_file=3).write_batch(
         5, [Output("page_view", frame, ("event_date",))]
     )
 
@@ -226,7 +228,7 @@ def test_empty_output_writes_nothing_but_counts(spark: Any, tmp_path: Path) -> N
         Output("page_view", spark.createDataFrame([], VIEW_SCHEMA), ("event_date",)),
         Output("unpartitioned", spark.createDataFrame([], "a long")),
     ]
-    result = LakeWriter(lake_uri=str(lake)).write_batch(0, outs)
+    result = LakeWriter(cluster_partitions=True, lake_uri=str(lake)).write_batch(0, outs)
 
     assert result.outputs["page_view"].rows == 0 and result.outputs["page_view"].files == 0
     assert result.outputs["unpartitioned"].files == 0
@@ -244,13 +246,15 @@ def test_crash_mid_publish_then_replay_leaves_exactly_one_copy(spark: Any, tmp_p
     # the replay does not overwrite would be a second copy unless the intent removes it.
     crashing = FailingFS(LocalFS(lake), op="put_from", after=4)
     with pytest.raises(LakeError, match="batch 11: publish"):
-        LakeWriter(lake_uri=str(lake), lake_fs=crashing, max_records_per_file=2).write_batch(11, outputs(spark, 11))
+        LakeWriter(cluster_partitions=True, lake_uri=str(lake), lake_fs=crashing, max_records_per_file=2).write_batch(
+            11, outputs(spark, 11)
+        )
 
     assert (lake / layout.intent_key(11)).exists()
     assert len(data_keys(lake, "page_view")) == 4  # half published: 4 of 6 files, rows doubled-up risk
     assert not (lake / layout.marker_key(11)).exists()
 
-    result = LakeWriter(lake_uri=str(lake)).write_batch(11, outputs(spark, 11))
+    result = LakeWriter(cluster_partitions=True, lake_uri=str(lake)).write_batch(11, outputs(spark, 11))
 
     assert read_lake(lake, "page_view") == expected_views(11)
     assert read_lake(lake, "_quarantine/page_view") == sorted(quarantine_rows(11))
@@ -266,11 +270,13 @@ def test_crash_after_publish_before_commit_then_replay(spark: Any, tmp_path: Pat
     lake = tmp_path / "lake"
     crashing = FailingFS(LocalFS(lake), op="put_if_absent", after=0)
     with pytest.raises(LakeError, match=r"_commits/page_view/000000000004\.json"):
-        LakeWriter(lake_uri=str(lake), lake_fs=crashing, max_records_per_file=5).write_batch(4, outputs(spark, 4))
+        LakeWriter(cluster_partitions=True, lake_uri=str(lake), lake_fs=crashing, max_records_per_file=5).write_batch(
+            4, outputs(spark, 4)
+        )
     assert read_lake(lake, "page_view") == expected_views(4)  # all published, not committed
-    assert not LakeWriter(lake_uri=str(lake)).is_committed(4)
+    assert not LakeWriter(cluster_partitions=True, lake_uri=str(lake)).is_committed(4)
 
-    LakeWriter(lake_uri=str(lake)).write_batch(4, outputs(spark, 4))
+    LakeWriter(cluster_partitions=True, lake_uri=str(lake)).write_batch(4, outputs(spark, 4))
 
     assert read_lake(lake, "page_view") == expected_views(4)
     assert [f.key for f in committed_files(str(lake), "page_view")] == data_keys(lake, "page_view")
@@ -280,12 +286,14 @@ def test_crash_between_commit_records_and_marker_then_replay(spark: Any, tmp_pat
     lake = tmp_path / "lake"
     crashing = FailingFS(LocalFS(lake), op="put_if_absent", prefix=layout.BATCHES)
     with pytest.raises(LakeError, match="_batches"):
-        LakeWriter(lake_uri=str(lake), lake_fs=crashing, max_records_per_file=1).write_batch(9, outputs(spark, 9))
+        LakeWriter(cluster_partitions=True, lake_uri=str(lake), lake_fs=crashing, max_records_per_file=1).write_batch(
+            9, outputs(spark, 9)
+        )
     assert (lake / layout.commit_key("page_view", 9)).exists()
     # A record without its marker is not committed.
     assert committed_files(str(lake), "page_view") == []
 
-    LakeWriter(lake_uri=str(lake)).write_batch(9, outputs(spark, 9))
+    LakeWriter(cluster_partitions=True, lake_uri=str(lake)).write_batch(9, outputs(spark, 9))
 
     assert read_lake(lake, "page_view") == expected_views(9)
     record = json.loads((lake / layout.commit_key("page_view", 9)).read_text())
@@ -294,7 +302,7 @@ def test_crash_between_commit_records_and_marker_then_replay(spark: Any, tmp_pat
 
 def test_crash_after_marker_replay_returns_record_and_cleans_up(spark: Any, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
-    writer = LakeWriter(lake_uri=str(lake))
+    writer = LakeWriter(cluster_partitions=True, lake_uri=str(lake))
     outs = outputs(spark, 2)
     # Drive the protocol step by step and stop before the final cleanup.
     writer.recover(2)
@@ -306,7 +314,7 @@ def test_crash_after_marker_replay_returns_record_and_cleans_up(spark: Any, tmp_
     committed = writer.commit(plan, outs, started=time.monotonic())
     assert (lake / layout.intent_key(2)).exists() and (lake / "_staging" / "000000000002").exists()
 
-    again = LakeWriter(lake_uri=str(lake)).write_batch(2, outputs(spark, 2))
+    again = LakeWriter(cluster_partitions=True, lake_uri=str(lake)).write_batch(2, outputs(spark, 2))
 
     assert again.replayed and again.outputs == committed.outputs
     assert not (lake / layout.intent_key(2)).exists()
@@ -316,7 +324,7 @@ def test_crash_after_marker_replay_returns_record_and_cleans_up(spark: Any, tmp_
 
 def test_second_writer_of_a_committed_marker_is_refused(spark: Any, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
-    writer = LakeWriter(lake_uri=str(lake))
+    writer = LakeWriter(cluster_partitions=True, lake_uri=str(lake))
     outs = outputs(spark, 1)
     writer.stage(1, outs)
     plan = writer.plan(1, outs)
@@ -330,7 +338,7 @@ def test_second_writer_of_a_committed_marker_is_refused(spark: Any, tmp_path: Pa
 
 def test_orphans_found_and_swept_young_files_spared(spark: Any, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
-    LakeWriter(lake_uri=str(lake)).write_batch(1, outputs(spark, 1))
+    LakeWriter(cluster_partitions=True, lake_uri=str(lake)).write_batch(1, outputs(spark, 1))
     committed = data_keys(lake, "page_view")
     old = lake / "page_view/event_date=2026-11-21/part-00000-dead.snappy.parquet"
     young = lake / "page_view/event_date=2026-11-22/part-00000-fresh.snappy.parquet"
@@ -364,7 +372,7 @@ def test_foreach_batch_in_a_stream_survives_a_replayed_batch(spark: Any, tmp_pat
     batches = [view_rows(0), [(f"late-{i}", "U0000009", i, 0, DAYS[0]) for i in range(5)]]
     for i, rows in enumerate(batches):
         spark.createDataFrame(rows, VIEW_SCHEMA).write.mode("overwrite").parquet(str(tmp_path / f"src{i}"))
-    writer = LakeWriter(lake_uri=str(lake))
+    writer = LakeWriter(cluster_partitions=True, lake_uri=str(lake))
 
     def to_outputs(batch: Any, batch_id: int) -> list[Output]:
         return [Output("page_view", batch, ("event_date",))]
@@ -397,3 +405,12 @@ def test_foreach_batch_in_a_stream_survives_a_replayed_batch(spark: Any, tmp_pat
     assert (checkpoint / "commits" / str(last)).exists()
     assert read_lake(lake, "page_view") == expected
     assert data_keys(lake, "page_view") == before
+
+
+def test_default_unclustered_layout_is_exact_with_bounded_files(spark: Any, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    frames = [Output(o.name, o.frame.repartition(3), o.partition_by) for o in outputs(spark, 5)]
+    result = LakeWriter(lake_uri=str(lake)).write_batch(5, frames)
+    assert read_lake(lake, "page_view") == expected_views(5)
+    # Each of the 3 tasks writes at most one file per partition value.
+    assert 0 < result.outputs["page_view"].files <= 3 * len(DAYS)

@@ -49,7 +49,7 @@ def read_live(lake: LocalFS) -> list[tuple[Any, ...]]:
 
 def test_compaction_swaps_then_deletes_after_grace(spark: Any, tmp_path: Path) -> None:
     lake = LocalFS(tmp_path / "lake")
-    expected = write_batches(spark, LakeWriter(lake_uri=lake.uri), 4)
+    expected = write_batches(spark, LakeWriter(cluster_partitions=True, lake_uri=lake.uri), 4)
     day0 = {"event_date": "2026-11-21"}
     old = [f.key for f in live_files(lake, "page_view") if f.partition == day0]
     assert len(old) == 4
@@ -76,7 +76,7 @@ def test_compaction_swaps_then_deletes_after_grace(spark: Any, tmp_path: Path) -
 
 def test_compaction_splits_at_the_target_size_and_skips_small_partitions(spark: Any, tmp_path: Path) -> None:
     lake = LocalFS(tmp_path / "lake")
-    expected = write_batches(spark, LakeWriter(lake_uri=lake.uri), 3)
+    expected = write_batches(spark, LakeWriter(cluster_partitions=True, lake_uri=lake.uri), 3)
 
     record = compact_partition(lake, "page_view", {"event_date": "2026-11-22"}, target_file_bytes=1)
     assert record is not None and len(record.outputs) == 3  # every flush already exceeds 1 byte
@@ -97,7 +97,7 @@ def test_compact_cli(spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "--closed-before" in capsys.readouterr().out
 
     lake = LocalFS(tmp_path / "lake")
-    expected = write_batches(spark, LakeWriter(lake_uri=lake.uri), 2)
+    expected = write_batches(spark, LakeWriter(cluster_partitions=True, lake_uri=lake.uri), 2)
     assert closed_partitions(lake, "page_view", before="2026-11-23") == [
         {"event_date": "2026-11-21"},
         {"event_date": "2026-11-22"},
@@ -130,7 +130,13 @@ def test_s3_compaction_moves_the_glue_partition(spark: Any, stack: Any, tmp_path
     registrar = PartitionRegistrar(
         glue, database=database, tables={"page_view": table}, location_for=lambda n: f"{lake_uri}/{n}"
     )
-    writer = LakeWriter(lake_uri=lake_uri, staging_uri=str(tmp_path / "staging"), s3_client=s3, catalog=registrar)
+    writer = LakeWriter(
+        cluster_partitions=True,
+        lake_uri=lake_uri,
+        staging_uri=str(tmp_path / "staging"),
+        s3_client=s3,
+        catalog=registrar,
+    )
     expected = write_batches(spark, writer, 3)
     lake = filesystem_for(lake_uri, s3_client=s3)
     day0 = {"event_date": "2026-11-21"}

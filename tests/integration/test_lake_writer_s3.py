@@ -62,7 +62,7 @@ def read_back(s3: Any, bucket: str, prefix: str) -> list[tuple[Any, ...]]:
 
 def test_s3_lake_publishes_commits_and_reads_back_exactly(spark: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
     lake_uri = f"s3://{bucket}/lake"
-    writer = LakeWriter(lake_uri=lake_uri, staging_uri=str(tmp_path / "staging"), s3_client=s3)
+    writer = LakeWriter(cluster_partitions=True, lake_uri=lake_uri, staging_uri=str(tmp_path / "staging"), s3_client=s3)
     result = writer.write_batch(
         12, [Output("page_view", spark.createDataFrame(rows(12), SCHEMA), ("event_date",))], source={"x": 1}
     )
@@ -90,9 +90,9 @@ def test_s3_lake_publishes_commits_and_reads_back_exactly(spark: Any, s3: Any, b
     manifest = redshift_manifest(committed_files(lake, "page_view"))
     assert [e["meta"]["content_length"] for e in manifest["entries"]] == [f["bytes"] for f in record["files"]]
 
-    again = LakeWriter(lake_uri=lake_uri, staging_uri=str(tmp_path / "staging"), s3_client=s3).write_batch(
-        12, [Output("page_view", spark.createDataFrame(rows(99), SCHEMA), ("event_date",))]
-    )
+    again = LakeWriter(
+        cluster_partitions=True, lake_uri=lake_uri, staging_uri=str(tmp_path / "staging"), s3_client=s3
+    ).write_batch(12, [Output("page_view", spark.createDataFrame(rows(99), SCHEMA), ("event_date",))])
     assert again.replayed
     assert read_back(s3, bucket, "lake/page_view/") == sorted(rows(12))
 
@@ -141,13 +141,13 @@ def test_s3_crash_mid_upload_then_replay_leaves_one_copy(spark: Any, s3: Any, bu
     frame = spark.createDataFrame(rows(5), SCHEMA)
     crashing = CrashingUploads(S3FS(lake_uri, s3), after=5)
     with pytest.raises(LakeError, match="injected crash"):
-        LakeWriter(lake_uri=lake_uri, staging_uri=staging, lake_fs=crashing, max_records_per_file=1).write_batch(
-            5, [Output("page_view", frame, ("event_date",))]
-        )
+        LakeWriter(
+            cluster_partitions=True, lake_uri=lake_uri, staging_uri=staging, lake_fs=crashing, max_records_per_file=1
+        ).write_batch(5, [Output("page_view", frame, ("event_date",))])
     assert len(keys(s3, bucket, "lake/page_view/")) == 5  # 5 of 9 single-row files uploaded
     assert keys(s3, bucket, "lake/_commits/_pending/") == ["lake/_commits/_pending/000000000005.json"]
 
-    LakeWriter(lake_uri=lake_uri, staging_uri=staging, s3_client=s3).write_batch(
+    LakeWriter(cluster_partitions=True, lake_uri=lake_uri, staging_uri=staging, s3_client=s3).write_batch(
         5, [Output("page_view", frame, ("event_date",))]
     )
 
@@ -179,7 +179,13 @@ def test_s3_lake_registers_glue_partitions_after_publishing(
         tables={"page_view": table},
         location_for=lambda name: f"{lake_uri}/{name}",
     )
-    writer = LakeWriter(lake_uri=lake_uri, staging_uri=str(tmp_path / "staging"), s3_client=s3, catalog=registrar)
+    writer = LakeWriter(
+        cluster_partitions=True,
+        lake_uri=lake_uri,
+        staging_uri=str(tmp_path / "staging"),
+        s3_client=s3,
+        catalog=registrar,
+    )
     writer.write_batch(1, [Output("page_view", spark.createDataFrame(rows(1), SCHEMA), ("event_date",))])
 
     parts = glue.get_partitions(DatabaseName="lake_s3_writer", TableName="page_view")["Partitions"]
