@@ -24,9 +24,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from streamlake.producer import ProducedRecord
 
 FORMAT_VERSION = 1
 STREAM = "shop-events"
@@ -111,6 +115,7 @@ def producer_fingerprint() -> str:
 
     digest = hashlib.sha256()
     for package in (streamlake.producer, schemas):
+        assert package.__file__ is not None
         root = Path(package.__file__).parent
         for path in sorted([*root.rglob("*.py"), *root.rglob("*.yaml")]):
             digest.update(path.relative_to(root).as_posix().encode())
@@ -134,13 +139,15 @@ def load_dataset(root: Path) -> Dataset | None:
     return Dataset(root=root, **raw)
 
 
-def _raw_rows(records: Iterator[object], *, events: int) -> Iterator[tuple[str, str, str, int, str, datetime, bytes]]:
+def _raw_rows(
+    records: Iterator[ProducedRecord], *, events: int
+) -> Iterator[tuple[str, str, str, int, str, datetime, bytes]]:
     """Producer records -> source rows: shard by partition key, per-shard sequence, arrival time."""
     start_ms = int((NOW - WINDOW).timestamp() * 1000)
     window_ms = int(WINDOW.total_seconds() * 1000)
     counters = [0] * SHARDS
     for i, rec in enumerate(records):
-        pk: str = rec.partition_key  # type: ignore[attr-defined]
+        pk = rec.partition_key
         shard = shard_of(pk)
         counters[shard] += 1
         # The producer's slot for record i (its event time is at most 2 s before it), so arrival
@@ -153,7 +160,7 @@ def _raw_rows(records: Iterator[object], *, events: int) -> Iterator[tuple[str, 
             0,
             pk,
             datetime.fromtimestamp(arrival_ms / 1000, tz=UTC),
-            rec.data,  # type: ignore[attr-defined]
+            rec.data,
         )
 
 
@@ -226,7 +233,7 @@ def generate_dataset(
     return ds
 
 
-def _tap(records: Iterator[object], kinds: Counter[str]) -> Iterator[object]:
+def _tap(records: Iterator[ProducedRecord], kinds: Counter[str]) -> Iterator[ProducedRecord]:
     for rec in records:
-        kinds[rec.kind] += 1  # type: ignore[attr-defined]
+        kinds[rec.kind] += 1
         yield rec

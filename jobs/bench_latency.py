@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from jobs.bench_memory import cpu_snapshot
 from jobs.bench_stats import percentile
 
 SHARDS = 4
@@ -41,6 +42,7 @@ class LatencyResult:
     rate: float = 0.0
     batch_ms: list[int] = field(default_factory=list)
     log_path: Path | None = None
+    others_share: float = float("nan")  # share of the machine's CPU other processes took meanwhile
 
     @property
     def p50(self) -> float:
@@ -182,6 +184,8 @@ def measure_latency(
             daemon=True,
         )  # fmt: skip
         progress(f"latency: putting {len(records):,} events at {rate:,.0f}/s for {seconds:.0f} s")
+        # CPU accounting stops before the job is stopped: a killed JVM's time never reaches our tree.
+        cpu_before = cpu_snapshot()
         producer.start()
         visible: dict[str, float] = {}
         started = time.monotonic()
@@ -199,6 +203,7 @@ def measure_latency(
                 last_report = time.monotonic()
                 progress(f"latency: {len(put_at):,} put, {len(visible):,} visible ({last_report - started:.0f} s)")
             time.sleep(0.2)
+        result.others_share = cpu_snapshot().since(cpu_before).others_share
         result.sent = len(put_at)
         result.latencies = [visible[i] - t for i, t in put_at.items() if i in visible]
         result.missing = result.sent - len(result.latencies)

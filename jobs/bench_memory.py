@@ -1,9 +1,14 @@
-"""Peak memory of this process and every descendant (the driver JVM, Spark's Python workers).
+"""Process-tree accounting from ``/proc``: peak memory and CPU time of this process and every
+descendant (the driver JVM, Spark's Python workers).
 
 A background thread scans ``/proc`` at ~5 Hz, sums the resident set of the Java and Python processes
 of the tree and keeps the peak per *phase* (a label the benchmark sets around each measured step).
 RSS counts pages shared between forked Python workers once per process, so the sum is an upper
 bound. Short-lived helpers the JVM spawns are left out of the total (see :func:`sample_tree`).
+
+CPU time (:func:`cpu_snapshot`) is what makes numbers comparable on a shared machine: the tree's
+own user + system seconds do not grow when another process takes a core, and the machine-wide busy
+time minus ours says how much others took while we measured.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PROC = Path("/proc")
 
 
@@ -39,6 +45,71 @@ def _stat(pid: int) -> tuple[int, int] | None:
     # The command name is in parentheses and may hold spaces: split after its closing one.
     rest = text[text.rfind(")") + 2 :].split()
     return int(rest[1]), int(rest[21]) * _PAGE
+
+
+def _cpu_ticks(pid: int) -> int:
+    """utime + stime + cutime + cstime of ``pid`` (children count once their parent reaps them)."""
+    try:
+        text = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return 0
+    rest = text[text.rfind(")") + 2 :].split()
+    return sum(int(v) for v in rest[11:15])
+
+
+def _machine_busy_ticks() -> int:
+    """Every CPU's non-idle time since boot, from the first line of ``/proc/stat``."""
+    try:
+        fields = (_PROC / "stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return 0
+    values = [int(v) for v in fields]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return sum(values[:8]) - idle
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU seconds used so far by the process tree and by the whole machine."""
+
+    tree: float
+    machine: float
+    wall: float
+
+    def since(self, earlier: CpuSnapshot) -> CpuUse:
+        return CpuUse(
+            tree=self.tree - earlier.tree, machine=self.machine - earlier.machine, wall=self.wall - earlier.wall
+        )
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU seconds over an interval: ours (``tree``), everyone's (``machine``), and the wall time."""
+
+    tree: float
+    machine: float
+    wall: float
+
+    @property
+    def others_share(self) -> float:
+        """Share of the machine's CPU capacity other processes used during the interval."""
+        capacity = self.wall * (os.cpu_count() or 1)
+        return max(0.0, self.machine - self.tree) / capacity if capacity > 0 else 0.0
+
+
+def cpu_snapshot(root: int | None = None) -> CpuSnapshot:
+    """CPU time of ``root`` (default: this process) and its descendants, and of the machine."""
+    import time
+
+    root = os.getpid() if root is None else root
+    parents: dict[int, int] = {}
+    for entry in _PROC.iterdir():
+        if entry.name.isdigit():
+            st = _stat(int(entry.name))
+            if st is not None:
+                parents[int(entry.name)] = st[0]
+    tree = sum(_cpu_ticks(pid) for pid in descendants(root, parents))
+    return CpuSnapshot(tree=tree / _TICK, machine=_machine_busy_ticks() / _TICK, wall=time.monotonic())
 
 
 def _comm(pid: int) -> str:

@@ -16,19 +16,22 @@ ingest job's defaults, so the comparison is about the work done, not the setting
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from jobs.bench_data import Dataset
-from schemas.model import Table
+from schemas.model import Stream, Table
 from schemas.types import DataType
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
     from jobs.ingest.config import IngestConfig
 
@@ -46,10 +49,16 @@ class Timing:
     valid_rows: int | None = None
     quarantined_rows: int | None = None
     files: int = 0
+    cpu_seconds: float = math.nan  # user + system time of the process tree (filled in by the caller)
+    others_share: float = math.nan  # share of the machine's CPU other processes took meanwhile
 
     @property
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        return self.cpu_seconds / self.events * 1e6 if self.events else math.nan
 
 
 def ingest_defaults() -> IngestConfig:
@@ -59,7 +68,7 @@ def ingest_defaults() -> IngestConfig:
     return parse_config([], env={})
 
 
-def shop_tables() -> tuple[object, list[Table]]:
+def shop_tables() -> tuple[Stream, list[Table]]:
     from schemas import load_stream, load_table
 
     stream = load_stream("shop_events")
@@ -111,10 +120,11 @@ def time_streamlake(
         frame = prepare(
             raw,
             tables=tables,
-            stream=stream,  # type: ignore[arg-type]
+            stream=stream,
             max_record_bytes=config.max_record_bytes,
             dedup_window=config.dedup_window,
         )
+    sink: Callable[[DataFrame, int], None] = _noop_sink
     if mode == "full":
         lake = str(out / "lake")
         writer = LakeWriter(lake_uri=lake, max_records_per_file=config.max_records_per_file)
@@ -125,8 +135,6 @@ def time_streamlake(
             results=BatchResults(),
             lake_fs=filesystem_for(lake),
         )
-    else:
-        sink = _noop_sink
     started = time.perf_counter()
     query = (
         frame.writeStream.queryName(f"bench_{mode}")
@@ -175,7 +183,7 @@ def lake_counts(lake: Path, tables: list[str]) -> tuple[int, int]:
 # --- bare Spark --------------------------------------------------------------------------------
 
 
-def union_struct(tables: list[Table]) -> object:
+def union_struct(tables: list[Table]) -> StructType:
     """Every table's columns with their declared types (first declaration of a name wins)."""
     from pyspark.sql import types as T
 
@@ -188,25 +196,29 @@ def union_struct(tables: list[Table]) -> object:
     return T.StructType(list(fields.values()))
 
 
-def time_bare_spark(spark: SparkSession, raw_dir: Path, events: int, workdir: Path) -> Timing:
-    """Read, parse against a typed schema, derive the date, write partitioned: nothing else."""
+def time_bare_spark(spark: SparkSession, raw_dir: Path, events: int, workdir: Path, *, write: bool = True) -> Timing:
+    """Read, parse against a typed schema, derive the date, write partitioned: nothing else.
+
+    ``write=False`` sends the same rows to Spark's no-op sink, which separates parsing from writing.
+    """
     from pyspark.sql import functions as F
 
     out = _fresh(workdir)
     _, tables = shop_tables()
     schema = union_struct(tables)
     started = time.perf_counter()
-    (
+    rows = (
         spark.read.parquet(str(raw_dir))
-        .select(F.from_json(F.col("data").cast("string"), schema).alias("e"))  # type: ignore[arg-type]
+        .select(F.from_json(F.col("data").cast("string"), schema).alias("e"))
         .select("e.*")
         .withColumn("event_date", F.to_date("event_time"))
-        .write.mode("overwrite")
-        .partitionBy("event_type", "event_date")
-        .parquet(str(out / "out"))
     )
+    if write:
+        rows.write.mode("overwrite").partitionBy("event_type", "event_date").parquet(str(out / "out"))
+    else:
+        rows.write.format("noop").mode("overwrite").save()
     seconds = time.perf_counter() - started
-    return Timing("bare_spark", seconds, events, files=parquet_files(out / "out"))
+    return Timing("bare_spark" if write else "bare_spark_parse", seconds, events, files=parquet_files(out / "out"))
 
 
 # --- DuckDB ------------------------------------------------------------------------------------

@@ -186,8 +186,14 @@ def time_kinesis_source(
     )
 
 
-def time_boto3_loop(kinesis: Any, stream: str) -> LoopRun:
-    """One thread, shard after shard, ``GetRecords(Limit=10000)`` from TRIM_HORIZON to the tip."""
+def time_boto3_loop(kinesis: Any, stream: str, *, within_limits: bool = False) -> LoopRun:
+    """One thread, shard after shard, ``GetRecords(Limit=10000)`` from TRIM_HORIZON to the tip.
+
+    ``within_limits`` spaces the calls of a shard as real Kinesis would force them to be (at most
+    5 calls/s and 2 MB/s per shard, the limits the source paces itself to); the emulator has none.
+    """
+    from jobs.kinesis.options import KINESIS_BYTES_PER_SEC, KINESIS_CALLS_PER_SEC
+
     shards = [s["ShardId"] for s in kinesis.list_shards(StreamName=stream)["Shards"]]
     records = calls = 0
     started = time.perf_counter()
@@ -195,11 +201,17 @@ def time_boto3_loop(kinesis: Any, stream: str) -> LoopRun:
         iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
             "ShardIterator"
         ]
+        next_call = 0.0
         while iterator:
+            if within_limits:
+                time.sleep(max(0.0, next_call - time.perf_counter()))
+            call_started = time.perf_counter()
             resp = kinesis.get_records(ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
             calls += 1
             got = len(resp["Records"])
             records += got
+            size = sum(len(r["Data"]) for r in resp["Records"])
+            next_call = call_started + max(1 / KINESIS_CALLS_PER_SEC, size / KINESIS_BYTES_PER_SEC)
             iterator = resp.get("NextShardIterator")
             if resp.get("MillisBehindLatest") == 0 and got < GET_RECORDS_LIMIT:
                 break
