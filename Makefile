@@ -76,7 +76,7 @@ schema-check: ## Check every schema against its committed version (compatible ch
 
 lint: ## ruff + mypy
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check . || true
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 fmt: ## Format the code with ruff

@@ -36,13 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--shards", type=int, default=4, help="shards of the stream (when it is created)")
     p.add_argument("--seed", type=int, default=42, help="base seed; run N uses seed+N")
     p.add_argument("--bad-fraction", type=float, default=0.02, help="share of bad events")
-    p.add_argument(
-        "--duplicate-fraction", type=float, default=0.01, help="share of producer-retry duplicates"
-    )
+    p.add_argument("--duplicate-fraction", type=float, default=0.01, help="share of producer-retry duplicates")
     p.add_argument("--trigger-seconds", type=float, default=2.0, help="micro-batch trigger interval")
-    p.add_argument(
-        "--fresh", action="store_true", help="delete var/ (lake, checkpoints, emulator data) first"
-    )
+    p.add_argument("--fresh", action="store_true", help="delete var/ (lake, checkpoints, emulator data) first")
     return p
 
 

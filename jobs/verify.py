@@ -81,15 +81,11 @@ def check(lake: Path, records: Iterable[Any], tables: Iterable[str]) -> Exactnes
             result.problems.append(f"{table}: {len(twice)} event ids stored more than once, e.g. {twice[:3]}")
         missing = expected_ids[table] - ids.keys()
         if missing:
-            result.problems.append(
-                f"{table}: {len(missing)} valid events missing, e.g. {sorted(missing)[:3]}"
-            )
+            result.problems.append(f"{table}: {len(missing)} valid events missing, e.g. {sorted(missing)[:3]}")
         extra = ids.keys() - expected_ids[table]
         if extra:
             result.problems.append(f"{table}: {len(extra)} unexpected event ids, e.g. {sorted(extra)[:3]}")
-    quarantined = lake_rows(
-        con, lake, QUARANTINE, "_shard_id, _sequence_number, _sub_sequence_number, reasons"
-    )
+    quarantined = lake_rows(con, lake, QUARANTINE, "_shard_id, _sequence_number, _sub_sequence_number, reasons")
     result.quarantined = len(quarantined)
     got: dict[tuple[str, str, int], list[str]] = {}
     for shard, seq, sub, reasons in quarantined:

@@ -5,6 +5,16 @@ from schemas.model import LINEAGE_COLUMNS, Column, Partition, Rules, Stream, Tab
 from schemas.types import DataType, parse_type
 
 __all__ = [
-    "LINEAGE_COLUMNS", "Column", "DataType", "Partition", "Rules", "Stream", "Table",
-    "load_stream", "load_table", "load_tables", "parse_table", "parse_type",
+    "LINEAGE_COLUMNS",
+    "Column",
+    "DataType",
+    "Partition",
+    "Rules",
+    "Stream",
+    "Table",
+    "load_stream",
+    "load_table",
+    "load_tables",
+    "parse_table",
+    "parse_type",
 ]

@@ -41,9 +41,7 @@ def generate(table: Table, fmt: str, args: argparse.Namespace) -> str:
     if fmt == "athena":
         from schemas.ddl import athena_create_table
 
-        return athena_create_table(
-            table, database=args.database, location=args.location, projection=args.projection
-        )
+        return athena_create_table(table, database=args.database, location=args.location, projection=args.projection)
     if fmt == "redshift":
         from schemas.ddl import redshift_create_table
 

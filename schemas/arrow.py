@@ -42,9 +42,7 @@ def _field(col: Column) -> pa.Field:
     return pa.field(col.name, arrow_type(col.type), nullable=col.nullable)
 
 
-def arrow_schema(
-    table: Table, *, include_lineage: bool = True, include_partitions: bool = False
-) -> pa.Schema:
+def arrow_schema(table: Table, *, include_lineage: bool = True, include_partitions: bool = False) -> pa.Schema:
     """The Arrow schema of the table's Parquet files: declared columns, then lineage columns.
 
     Partition columns are not in the files (they are Hive path segments); ``include_partitions``
@@ -55,7 +53,6 @@ def arrow_schema(
         fields += [_field(c) for c in LINEAGE_COLUMNS]
     if include_partitions:
         fields += [
-            pa.field(p.name, arrow_type(p.type), nullable=table.column(p.source).nullable)
-            for p in table.partitions
+            pa.field(p.name, arrow_type(p.type), nullable=table.column(p.source).nullable) for p in table.partitions
         ]
     return pa.schema(fields)

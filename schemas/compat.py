@@ -297,9 +297,7 @@ class RefComparison:
     def explain(self) -> str:
         lines = [r.explain() for r in self.reports]
         lines += [f"{name}: new table" for name in self.added]
-        lines += [
-            f"{name}: REFUSED, the table was removed but its files stay in the lake" for name in self.removed
-        ]
+        lines += [f"{name}: REFUSED, the table was removed but its files stay in the lake" for name in self.removed]
         return "\n".join(lines)
 
 
@@ -316,9 +314,7 @@ def compare_with_ref(ref: str, tables_dir: Path = TABLES_DIR) -> RefComparison:
         at_ref = f"{ref}:{rel}/{name}.yaml"
         old = _load(_git(["show", at_ref], root), at_ref)
         reports.append(check(old, _load(now[name].read_text(), str(now[name]))))
-    return RefComparison(
-        tuple(reports), tuple(sorted(now.keys() - before)), tuple(sorted(before - now.keys()))
-    )
+    return RefComparison(tuple(reports), tuple(sorted(now.keys() - before)), tuple(sorted(before - now.keys())))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -333,12 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("old", nargs="?", type=Path, help="the previous declaration (YAML)")
     parser.add_argument("new", nargs="?", type=Path, help="the new declaration (YAML)")
-    parser.add_argument(
-        "--git-ref", metavar="REF", help="compare every table with its version at this git ref"
-    )
-    parser.add_argument(
-        "--tables-dir", type=Path, default=TABLES_DIR, help="with --git-ref (default: %(default)s)"
-    )
+    parser.add_argument("--git-ref", metavar="REF", help="compare every table with its version at this git ref")
+    parser.add_argument("--tables-dir", type=Path, default=TABLES_DIR, help="with --git-ref (default: %(default)s)")
     args = parser.parse_args(argv)
     if bool(args.git_ref) == bool(args.old or args.new) or (args.old is None) != (args.new is None):
         parser.error("give either OLD.yaml NEW.yaml or --git-ref REF")

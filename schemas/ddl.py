@@ -225,8 +225,7 @@ def redshift_create_table(table: Table, *, schema: str) -> str:
     ``DISTSTYLE AUTO``; sorted on the event time, which every incremental query filters on.
     """
     body = ",\n".join(
-        f"    {_dq(name)} {rtype}{'' if nullable else ' NOT NULL'}"
-        for name, rtype, nullable in redshift_columns(table)
+        f"    {_dq(name)} {rtype}{'' if nullable else ' NOT NULL'}" for name, rtype, nullable in redshift_columns(table)
     )
     lines = [f"CREATE TABLE IF NOT EXISTS {_dq(_name('schema', schema))}.{_dq(table.name)} (", body, ")"]
     if len(table.key) == 1 and not table.column(table.key[0]).type.nested:

@@ -87,9 +87,7 @@ def partition_comment(part: Partition) -> str:
 def _canonical(dt: DataType) -> str:
     # str(dt) plus nested nullability, which str() leaves out but Parquet stores.
     if dt.kind == "struct":
-        inner = ",".join(
-            f"{f.name}:{_canonical(f.type)}{'' if f.nullable else ' not null'}" for f in dt.fields
-        )
+        inner = ",".join(f"{f.name}:{_canonical(f.type)}{'' if f.nullable else ' not null'}" for f in dt.fields)
         return f"struct<{inner}>"
     if dt.kind == "array":
         assert dt.element is not None

@@ -45,9 +45,7 @@ def _field(col: Column) -> T.StructField:
     return T.StructField(col.name, spark_type(col.type), col.nullable)
 
 
-def spark_schema(
-    table: Table, *, include_lineage: bool = False, include_partitions: bool = False
-) -> T.StructType:
+def spark_schema(table: Table, *, include_lineage: bool = False, include_partitions: bool = False) -> T.StructType:
     """The declared columns as a StructType, optionally followed by lineage and partition columns.
 
     The order matches what Spark reports when it reads the lake: file columns (declared, then
@@ -58,8 +56,5 @@ def spark_schema(
     if include_lineage:
         fields += [_field(c) for c in LINEAGE_COLUMNS]
     if include_partitions:
-        fields += [
-            T.StructField(p.name, spark_type(p.type), table.column(p.source).nullable)
-            for p in table.partitions
-        ]
+        fields += [T.StructField(p.name, spark_type(p.type), table.column(p.source).nullable) for p in table.partitions]
     return T.StructType(fields)

@@ -11,9 +11,7 @@ from typing import Literal
 
 from streamlake.errors import SchemaError
 
-Kind = Literal[
-    "string", "int", "long", "double", "boolean", "timestamp", "date", "decimal", "array", "struct", "map"
-]
+Kind = Literal["string", "int", "long", "double", "boolean", "timestamp", "date", "decimal", "array", "struct", "map"]
 PRIMITIVES: tuple[str, ...] = ("string", "int", "long", "double", "boolean", "timestamp", "date")
 VALID_TYPES = (
     "string, int, long, double, boolean, timestamp, date, decimal(p,s), array<T>, struct<name:T,...>, map<K,V>"

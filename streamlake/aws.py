@@ -23,9 +23,7 @@ _BOTO_CONFIG = Config(
 )
 
 
-def session(
-    *, region: str | None = None, profile: str | None = None, endpoint_url: str | None = None
-) -> boto3.Session:
+def session(*, region: str | None = None, profile: str | None = None, endpoint_url: str | None = None) -> boto3.Session:
     """A boto3 session. Against a local endpoint with no credentials configured, dummy ones are used."""
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
     kwargs: dict[str, Any] = {"region_name": region}
@@ -33,9 +31,7 @@ def session(
         kwargs["profile_name"] = profile
     sess = boto3.Session(**kwargs)
     if endpoint_url and sess.get_credentials() is None:
-        sess = boto3.Session(
-            region_name=region, aws_access_key_id="streamlake", aws_secret_access_key="streamlake"
-        )
+        sess = boto3.Session(region_name=region, aws_access_key_id="streamlake", aws_secret_access_key="streamlake")
     return sess
 
 

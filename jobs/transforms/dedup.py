@@ -28,9 +28,7 @@ def with_dedup_key(df: DataFrame) -> DataFrame:
     return df.withColumn(DEDUP_KEY, F.when(keyed, by_event).otherwise(by_position))
 
 
-def drop_retries(
-    df: DataFrame, *, window: str, time_column: str = "approximate_arrival_timestamp"
-) -> DataFrame:
+def drop_retries(df: DataFrame, *, window: str, time_column: str = "approximate_arrival_timestamp") -> DataFrame:
     """Keep the first row per dedup key within ``window`` (e.g. ``"1 hour"``) of ``time_column``.
 
     On a static DataFrame this is a plain ``dropDuplicates``, so unit tests need no stream.

@@ -61,9 +61,7 @@ class LocalStack:
 
 def start(*, state_dir: Path | None = None, persistent_kinesis: bool = True) -> LocalStack:
     state = state_dir or home.stack_dir()
-    kin = kinesalite(
-        data_dir=(state / "kinesis") if persistent_kinesis else None, log_path=state / "kinesalite.log"
-    )
+    kin = kinesalite(data_dir=(state / "kinesis") if persistent_kinesis else None, log_path=state / "kinesalite.log")
     mot = moto_server(log_path=state / "moto.log")
     kin.start()
     try:

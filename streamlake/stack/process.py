@@ -53,9 +53,7 @@ def wait_for_port(port: int, *, timeout: float, proc: subprocess.Popen[bytes] | 
 class ManagedProcess:
     """A server child process bound to our lifetime."""
 
-    def __init__(
-        self, name: str, argv: Sequence[str], *, port: int, log_path: Path, env: dict[str, str] | None = None
-    ):
+    def __init__(self, name: str, argv: Sequence[str], *, port: int, log_path: Path, env: dict[str, str] | None = None):
         self.name = name
         self.argv = list(argv)
         self.port = port

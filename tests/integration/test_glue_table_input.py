@@ -48,13 +48,9 @@ def test_partitions_are_registered_in_one_batch(glue: Any, database: str) -> Non
     location = "s3://lake/page_view/"
     glue.create_table(DatabaseName=database, TableInput=table_input(table, location=location))
     days = ["2026-11-22", "2026-11-23"]
-    inputs = [
-        partition_input(table, values=[d], location=location + partition_path(table, [d])) for d in days
-    ]
+    inputs = [partition_input(table, values=[d], location=location + partition_path(table, [d])) for d in days]
 
-    result = glue.batch_create_partition(
-        DatabaseName=database, TableName="page_view", PartitionInputList=inputs
-    )
+    result = glue.batch_create_partition(DatabaseName=database, TableName="page_view", PartitionInputList=inputs)
     assert result.get("Errors", []) == []
 
     got = glue.get_partitions(DatabaseName=database, TableName="page_view")["Partitions"]
@@ -65,7 +61,5 @@ def test_partitions_are_registered_in_one_batch(glue: Any, database: str) -> Non
     assert by_day["2026-11-23"]["Parameters"] == {"streamlake.schema_hash": schema_hash(table)}
 
     # Registering the same partitions again reports AlreadyExists per entry: callers treat it as success.
-    again = glue.batch_create_partition(
-        DatabaseName=database, TableName="page_view", PartitionInputList=inputs
-    )
+    again = glue.batch_create_partition(DatabaseName=database, TableName="page_view", PartitionInputList=inputs)
     assert {e["ErrorDetail"]["ErrorCode"] for e in again["Errors"]} == {"AlreadyExistsException"}

@@ -55,6 +55,14 @@ def test_help_lists_every_flag_with_its_env_var(capsys) -> None:  # type: ignore
         parse_config(["--help"], env={})
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--stream", "--endpoint-url", "--lake", "--checkpoint", "--trigger-seconds",
-                 "--starting-position", "--until-caught-up", "STREAMLAKE_KINESIS_ENDPOINT"):
+    for flag in (
+        "--stream",
+        "--endpoint-url",
+        "--lake",
+        "--checkpoint",
+        "--trigger-seconds",
+        "--starting-position",
+        "--until-caught-up",
+        "STREAMLAKE_KINESIS_ENDPOINT",
+    ):
         assert flag in out

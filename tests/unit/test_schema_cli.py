@@ -44,9 +44,7 @@ def test_generate_spark_round_trips(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_generate_glue_and_jsonschema_are_the_library_output(capsys: pytest.CaptureFixture[str]) -> None:
     table = load_table("order_placed")
-    code, out, _ = run(
-        capsys, "generate", "--table", "order_placed", "--format", "glue", "--location", "s3://l/o"
-    )
+    code, out, _ = run(capsys, "generate", "--table", "order_placed", "--format", "glue", "--location", "s3://l/o")
     assert code == 0 and json.loads(out) == table_input(table, location="s3://l/o")
     code, out, _ = run(capsys, "generate", "--table", "order_placed", "--format", "jsonschema")
     assert code == 0 and json.loads(out) == json_schema(table)
@@ -88,9 +86,7 @@ def test_generate_arrow(capsys: pytest.CaptureFixture[str]) -> None:
         ([], "required"),
     ],
 )
-def test_errors_exit_2_with_a_message(
-    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
-) -> None:
+def test_errors_exit_2_with_a_message(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
     assert message in err

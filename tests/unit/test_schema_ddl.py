@@ -105,11 +105,7 @@ def _columns(schema: exp.Expression, dialect: str) -> list[tuple[str, str, bool]
 
 
 def _properties(create: exp.Expression) -> dict[str, str]:
-    return {
-        p.this.name: p.args["value"].name
-        for p in create.args["properties"].expressions
-        if type(p) is exp.Property
-    }
+    return {p.this.name: p.args["value"].name for p in create.args["properties"].expressions if type(p) is exp.Property}
 
 
 def test_shop_tables_are_all_covered() -> None:
@@ -124,9 +120,7 @@ def test_athena_ddl_parses_with_the_declared_columns(name: str) -> None:
     assert isinstance(create, exp.Create) and create.args["exists"]
     assert create.this.this.sql("hive") == f"`shop`.`{name}`"
     assert create.find(exp.ExternalProperty) is not None
-    assert [(n, t) for n, t, _ in _columns(create.this, "hive")] == [
-        (n, a) for n, a, _, _ in DECLARED[name] + LINEAGE
-    ]
+    assert [(n, t) for n, t, _ in _columns(create.this, "hive")] == [(n, a) for n, a, _, _ in DECLARED[name] + LINEAGE]
     partitioned = create.find(exp.PartitionedByProperty)
     assert [(n, t) for n, t, _ in _columns(partitioned.this, "hive")] == [("event_date", "DATE")]
     assert create.find(exp.FileFormatProperty).this.name == "PARQUET"
@@ -151,9 +145,7 @@ def test_redshift_ddl_parses_with_the_declared_columns(name: str) -> None:
 
 
 def test_athena_projection_properties() -> None:
-    sql = athena_create_table(
-        load_table("page_view"), database="shop", location="s3://lake/pv/", projection=True
-    )
+    sql = athena_create_table(load_table("page_view"), database="shop", location="s3://lake/pv/", projection=True)
     props = _properties(sqlglot.parse_one(sql, read="athena"))
     assert {k: v for k, v in props.items() if not k.startswith(("classification", "streamlake."))} == {
         "projection.enabled": "true",

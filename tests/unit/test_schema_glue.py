@@ -174,8 +174,6 @@ def test_schema_hash_changes_with_partitions() -> None:
 def test_every_shop_table_input_lists_storage_columns_and_partitions() -> None:
     for table in load_tables().values():
         got = table_input(table, location=f"s3://lake/{table.name}/")
-        assert [c["Name"] for c in got["StorageDescriptor"]["Columns"]] == [
-            c.name for c in table.storage_columns
-        ]
+        assert [c["Name"] for c in got["StorageDescriptor"]["Columns"]] == [c.name for c in table.storage_columns]
         assert [k["Name"] for k in got["PartitionKeys"]] == ["event_date"]
         assert all(len(c.get("Comment", "")) <= 255 for c in got["StorageDescriptor"]["Columns"])

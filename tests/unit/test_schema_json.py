@@ -175,9 +175,7 @@ _DROP = object()
         ("payment", _with("payment", card_last4="424"), [("card_last4", "pattern")]),
     ],
 )
-def test_rejections_name_the_broken_rule(
-    name: str, event: dict[str, Any], want: list[tuple[str, str]]
-) -> None:
+def test_rejections_name_the_broken_rule(name: str, event: dict[str, Any], want: list[tuple[str, str]]) -> None:
     assert _errors(name, event) == want
 
 

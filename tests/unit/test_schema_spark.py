@@ -43,9 +43,7 @@ DECLARED = [
     T.StructField(
         "lines",
         T.ArrayType(
-            T.StructType(
-                [T.StructField("sku", T.StringType(), True), T.StructField("qty", T.IntegerType(), True)]
-            ),
+            T.StructType([T.StructField("sku", T.StringType(), True), T.StructField("qty", T.IntegerType(), True)]),
             containsNull=True,
         ),
         False,

@@ -51,9 +51,7 @@ def shop():  # type: ignore[no-untyped-def]
 
 def _run(spark, shop, payloads, dedup="1 hour"):  # type: ignore[no-untyped-def]
     stream, tables = shop
-    prepared = prepare(
-        _raw(spark, payloads), tables=tables, stream=stream, max_record_bytes=4096, dedup_window=dedup
-    )
+    prepared = prepare(_raw(spark, payloads), tables=tables, stream=stream, max_record_bytes=4096, dedup_window=dedup)
     return {d.name: d.frame for d in destinations(prepared, tables, batch_id=7)}
 
 
@@ -157,9 +155,7 @@ def test_nested_columns_parse(spark, shop) -> None:  # type: ignore[no-untyped-d
         shop,
         [
             json.dumps(order).encode(),
-            json.dumps(
-                {**order, "items": "nope", "event_id": "00000000-0000-4000-8000-000000000010"}
-            ).encode(),
+            json.dumps({**order, "items": "nope", "event_id": "00000000-0000-4000-8000-000000000010"}).encode(),
         ],
     )
     row = out["order_placed"].collect()[0]
