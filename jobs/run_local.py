@@ -15,11 +15,16 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from streamlake import home
 from streamlake.errors import StreamlakeError
+
+if TYPE_CHECKING:
+    from jobs.ingest.monitor import RunSummary
+    from streamlake.stack import LocalStack
 
 log = logging.getLogger("streamlake.run")
 STREAM = "shop-events"
@@ -46,7 +51,7 @@ def _manifests_dir() -> Path:
     return home.reports_dir() / "manifests"
 
 
-def produce(stack: object, args: argparse.Namespace, run_no: int) -> Path:
+def produce(stack: LocalStack, args: argparse.Namespace, run_no: int) -> Path:
     from botocore.config import Config
 
     from streamlake import aws
@@ -57,7 +62,7 @@ def produce(stack: object, args: argparse.Namespace, run_no: int) -> Path:
     # and land copies the manifest does not list. The producer retries failed entries itself.
     kinesis = aws.client(
         "kinesis",
-        endpoint_url=stack.kinesis_endpoint,  # type: ignore[attr-defined]
+        endpoint_url=stack.kinesis_endpoint,
         config=Config(retries={"total_max_attempts": 1}),
     )
     ensure_stream(kinesis, STREAM, shards=args.shards)
@@ -79,12 +84,12 @@ def produce(stack: object, args: argparse.Namespace, run_no: int) -> Path:
     return manifest
 
 
-def ingest(stack: object, args: argparse.Namespace) -> object:
+def ingest(stack: LocalStack, args: argparse.Namespace) -> RunSummary:
     from jobs.ingest.config import parse_config
     from jobs.stream_ingest import build_and_run
 
     print("\n== ingesting until every shard is caught up")
-    env = stack.env()  # type: ignore[attr-defined]
+    env = stack.env()
     config = parse_config(
         [
             "--stream",
@@ -106,8 +111,9 @@ def ingest(stack: object, args: argparse.Namespace) -> object:
     return build_and_run(config)
 
 
-def summarize(lake: Path, summary: object, manifests: list[Path]) -> bool:
-    from jobs.verify import check
+def summarize(lake: Path, summary: RunSummary, manifests: list[Path]) -> bool:
+    from jobs.transforms.split import QUARANTINE
+    from jobs.verify import check, query_lake
     from schemas import load_stream
     from streamlake.producer import load_manifest
 
@@ -115,31 +121,24 @@ def summarize(lake: Path, summary: object, manifests: list[Path]) -> bool:
     con = duckdb.connect()
     print("\n== the lake, read by DuckDB straight from the Parquet files")
     for table in tables:
-        files = str(lake / table / "**" / "*.parquet")
-        if not any((lake / table).rglob("*.parquet")):
-            print(f"   {table}: no rows")
-            continue
-        rows = con.execute(
-            "SELECT event_date, count(*) FROM read_parquet(?, hive_partitioning = true) GROUP BY 1 ORDER BY 1",
-            [files],
-        ).fetchall()
-        total = sum(n for _, n in rows)
+        rows = query_lake(con, lake, table, "SELECT event_date, count(*) FROM {files} GROUP BY 1 ORDER BY 1")
         parts = ", ".join(f"{d}: {n:,}" for d, n in rows)
-        print(f"   {table:<14} {total:>9,} rows   ({parts})")
-    qfiles = str(lake / "_quarantine" / "**" / "*.parquet")
-    if any((lake / "_quarantine").rglob("*.parquet")):
+        print(f"   {table:<14} {sum(n for _, n in rows):>9,} rows   ({parts or 'none'})")
+    reasons = query_lake(
+        con,
+        lake,
+        QUARANTINE,
+        "SELECT r, count(*) FROM (SELECT unnest(reasons) AS r FROM {files}) GROUP BY 1 ORDER BY 2 DESC, 1",
+    )
+    if reasons:
         print("   quarantine reasons:")
-        for reason, n in con.execute(
-            "SELECT r, count(*) FROM (SELECT unnest(reasons) AS r FROM read_parquet(?, hive_partitioning = true)) "
-            "GROUP BY 1 ORDER BY 2 DESC, 1",
-            [qfiles],
-        ).fetchall():
+        for reason, n in reasons:
             print(f"     {reason:<40} {n:>7,}")
     s = summary
     print(
-        f"\n== this run: {s.read:,} records read in {s.batches} batches, {s.valid:,} valid, "  # type: ignore[attr-defined]
-        f"{s.quarantined:,} quarantined, {s.duplicates:,} duplicates removed; "  # type: ignore[attr-defined]
-        f"max lag {s.max_lag_ms:,} ms; {s.rate:,.0f} records/s over {s.seconds:.1f} s"  # type: ignore[attr-defined]
+        f"\n== this run: {s.read:,} records read in {s.batches} batches, {s.valid:,} valid, "
+        f"{s.quarantined:,} quarantined, {s.duplicates:,} duplicates removed; "
+        f"max lag {s.max_lag_ms:,} ms; {s.rate:,.0f} records/s over {s.seconds:.1f} s"
     )
     records = [r for m in manifests for r in load_manifest(m)]
     result = check(lake, records, tables)

@@ -44,15 +44,16 @@ class Exactness:
         return head + " -> NOT EXACT:\n  " + "\n  ".join(self.problems[:20])
 
 
-def _glob(lake: Path, name: str) -> str:
-    return str(lake / name / "**" / "*.parquet")
+def query_lake(con: duckdb.DuckDBPyConnection, lake: Path, name: str, sql: str) -> list[tuple[Any, ...]]:
+    """Run ``sql`` with ``{files}`` standing for every Parquet file of ``name`` (empty: no rows)."""
+    if not any((lake / name).rglob("*.parquet")):
+        return []
+    source = "read_parquet(?, hive_partitioning = true)"
+    return con.execute(sql.format(files=source), [str(lake / name / "**" / "*.parquet")]).fetchall()
 
 
 def lake_rows(con: duckdb.DuckDBPyConnection, lake: Path, table: str, columns: str) -> list[tuple[Any, ...]]:
-    if not any((lake / table).rglob("*.parquet")):
-        return []
-    sql = f"SELECT {columns} FROM read_parquet(?, hive_partitioning = true)"
-    return con.execute(sql, [_glob(lake, table)]).fetchall()
+    return query_lake(con, lake, table, f"SELECT {columns} FROM {{files}}")
 
 
 def check(lake: Path, records: Iterable[Any], tables: Iterable[str]) -> Exactness:
