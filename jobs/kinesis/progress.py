@@ -90,7 +90,7 @@ def epoch_stats(
         throttles=sum(int(e.get("throttles", 0)) for e in present),
         missing=len(entries) - len(present),
         drained=sum(1 for e in present if e.get("end") == "SHARD_END"),
-        caught_up_at_ms=planner.caught_up_at_ms(offset, entries) if caught_up else None,
+        caught_up_at_ms=planner.caught_up_at_ms(offset, entries),
     )
 
 

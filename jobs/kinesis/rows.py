@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobs.kinesis import kpl
-from jobs.kinesis.schema import SOURCE_COLUMNS
+from jobs.kinesis.schema import SOURCE_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +50,10 @@ class RowConverter:
                 log.warning("pyarrow is not importable; the kinesis source yields tuples")
             else:
                 self._pa = pa
-                self._schema = pa.schema(
-                    [
-                        ("stream", pa.string()),
-                        ("shard_id", pa.string()),
-                        ("sequence_number", pa.string()),
-                        ("sub_sequence_number", pa.int64()),
-                        ("partition_key", pa.string()),
-                        # Spark's TimestampType travels as microseconds with a UTC zone.
-                        ("approximate_arrival_timestamp", pa.timestamp("us", tz="UTC")),
-                        ("data", pa.binary()),
-                    ]
-                )
-                assert tuple(self._schema.names) == SOURCE_COLUMNS
+                from pyspark.sql.pandas.types import to_arrow_schema
+
+                # Derived from the one declaration of the source's columns (schema.py).
+                self._schema = to_arrow_schema(SOURCE_SCHEMA)
 
     @property
     def arrow(self) -> bool:

@@ -109,19 +109,18 @@ class KinesisStreamReader(DataSourceStreamReader):
         ended = any(e is not None and e.get("end") == SHARD_END for e in entries.values())
         due = time.monotonic() - self._listed_at >= self.options.describe_shard_interval_sec
         # A drained shard needs its children now; otherwise ListShards only every interval.
-        listed = self._list_shards() if (ended or due or prev.epoch == 0) else None
+        # initialOffset() has just listed the shards, so a fresh query's first plan does not list again.
+        listed = self._list_shards() if (ended or due) else None
         plan = planner.plan_next(
             prev, entries, listed, initial=self._initial_position(prev),
             fail_on_data_loss=self.options.fail_on_data_loss,
         )  # fmt: skip
         idle = self.options.idle_interval_sec
-        if idle > 0 and not plan.added and planner.epoch_caught_up(prev, entries):
-            tips = [int(e["tipMs"]) for e in entries.values() if e is not None and e.get("tipMs") is not None]
-            now_ms = time.time() * 1000
-            if now_ms - min(tips, default=now_ms) < idle * 1000:
-                # Every shard was at the tip less than idleIntervalSec ago: report no new data (no
-                # batch, no Kinesis call). This is also what lets processAllAvailable() return.
-                return prev.to_dict()
+        at = planner.caught_up_at_ms(prev, entries)
+        if idle > 0 and not plan.added and at is not None and time.time() * 1000 - at < idle * 1000:
+            # Every shard was at the tip less than idleIntervalSec ago: report no new data (no
+            # batch, no Kinesis call). This is also what lets processAllAvailable() return.
+            return prev.to_dict()
         if plan.added or plan.drained:
             log.info(
                 "kinesis %s epoch %d: added %s, drained %s",
