@@ -104,7 +104,6 @@ def time_streamlake(
     """Run the file-stream version of the ingest job to completion (AvailableNow) and time it."""
     from jobs.ingest.sink import BatchResults, LakeSink
     from jobs.kinesis.schema import SOURCE_SCHEMA
-    from jobs.lake.fs import filesystem_for
     from jobs.lake.writer import LakeWriter
     from jobs.transforms.pipeline import prepare
 
@@ -133,7 +132,6 @@ def time_streamlake(
             tables=tables,
             checkpoint=checkpoint,
             results=BatchResults(),
-            lake_fs=filesystem_for(lake),
         )
     started = time.perf_counter()
     query = (

@@ -35,7 +35,7 @@ def build_and_run(config: Any) -> Any:
     from jobs.ingest.sink import BatchResults, LakeSink
     from jobs.kinesis import KinesisDataSource
     from jobs.kinesis.progress import epoch_stats, validate_stream
-    from jobs.lake.fs import filesystem_for
+    from jobs.lake.fs import filesystem_for, is_s3
     from jobs.lake.writer import LakeWriter
     from jobs.spark_session import build_session
     from jobs.transforms.pipeline import prepare
@@ -51,8 +51,9 @@ def build_and_run(config: Any) -> Any:
     if not config.checkpoint.startswith("s3://"):
         check_writable_dir("--checkpoint", config.checkpoint)
 
+    lake_fs = filesystem_for(config.lake, s3_client=s3)  # the one handle on the lake
     check_new_checkpoint(
-        filesystem_for(config.lake, s3_client=s3),
+        lake_fs,
         filesystem_for(config.checkpoint, s3_client=s3),
         allowed=config.allow_new_checkpoint,
         starting_position=config.starting_position,
@@ -109,11 +110,11 @@ def build_and_run(config: Any) -> Any:
     )
     # Local Spark has no S3A connector: it stages on local disk and the writer uploads to S3.
     local_spark = (spark.sparkContext.master or "").startswith("local")
-    staging = str(home.home() / "staging") if config.lake.startswith("s3://") and local_spark else None
+    staging = str(home.home() / "staging") if is_s3(config.lake) and local_spark else None
     writer = LakeWriter(
         lake_uri=config.lake,
         staging_uri=staging,
-        s3_client=s3 if config.lake.startswith("s3://") else None,
+        lake_fs=lake_fs,
         catalog=registrar,
         max_records_per_file=config.max_records_per_file,
     )
@@ -123,7 +124,6 @@ def build_and_run(config: Any) -> Any:
         tables=tables,
         checkpoint=config.checkpoint,
         results=results,
-        lake_fs=filesystem_for(config.lake, s3_client=s3),
         s3_client=s3,
     )
     query = (

@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobs.lake.fs import LakeFS, filesystem_for
+from jobs.lake.layout import RUNS
 from streamlake.errors import LakeError
 
 log = logging.getLogger(__name__)
 
 RUN_STRIDE = 1_000_000_000  # batches per checkpoint; 12-digit lake batch names leave 999 runs
-RUNS = "_commits/_runs"
 
 
 @dataclass(frozen=True)

@@ -101,11 +101,9 @@ class LakeSink:
         tables: list[Table],
         checkpoint: str,
         results: BatchResults,
-        lake_fs: LakeFS,
         s3_client: Any | None = None,
     ) -> None:
         self.writer = writer
-        self.lake_fs = lake_fs
         self.s3_client = s3_client
         self._run: Run | None = None
         self.tables = tables
@@ -118,7 +116,7 @@ class LakeSink:
         ``<checkpoint>/metadata`` by then)."""
         if self._run is None:
             query_id = checkpoint_query_id(self.checkpoint, s3_client=self.s3_client)
-            self._run = claim_run(self.lake_fs, query_id)
+            self._run = claim_run(self.writer.lake, query_id)
         return self._run
 
     def __call__(self, df: DataFrame, batch_id: int) -> None:
@@ -139,7 +137,7 @@ class LakeSink:
             commit = self.writer.write_batch(lake_batch, outputs, source=source)
             rows = {name: stats.rows for name, stats in commit.outputs.items()}
             quarantined = rows.pop(QUARANTINE, 0)
-            reason_counts = quarantine_reasons(self.lake_fs, lake_batch) if quarantined else {}
+            reason_counts = quarantine_reasons(self.writer.lake, lake_batch) if quarantined else {}
             result = BatchResult(
                 batch_id=batch_id,
                 rows_by_table=rows,
@@ -149,7 +147,7 @@ class LakeSink:
                 partitions=sum(s.partitions for s in commit.outputs.values()),
                 bytes=sum(s.bytes for s in commit.outputs.values()),
                 seconds=time.monotonic() - started,
-                replayed=getattr(commit, "replayed", False),
+                replayed=commit.replayed,
             )
             self.results.put(result)
         finally:

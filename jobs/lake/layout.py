@@ -22,6 +22,7 @@ from urllib.parse import unquote
 COMMITS = "_commits"
 BATCHES = f"{COMMITS}/_batches"
 PENDING = f"{COMMITS}/_pending"
+RUNS = f"{COMMITS}/_runs"  # one claim per Spark checkpoint (jobs/ingest/runs.py)
 STAGING = "_staging"
 COMPACTED = "_compacted"
 

@@ -202,30 +202,6 @@ class LakeWriter:
         )
         return result
 
-    def foreach_batch(
-        self,
-        to_outputs: Callable[[DataFrame, int], Sequence[Output]],
-        *,
-        source: Callable[[int], dict[str, Any] | None] | None = None,
-    ) -> Callable[[DataFrame, int], None]:
-        """A ``foreachBatch`` function: build the outputs of a batch and write them.
-
-        The batch DataFrame is persisted while its outputs are written, because every output (valid
-        rows, quarantine, ...) would otherwise re-read the source.
-        """
-
-        def run(batch: DataFrame, batch_id: int) -> None:
-            if self.is_committed(batch_id):
-                log.info("lake batch already committed batch_id=%d; skipped", batch_id)
-                return
-            batch.persist()
-            try:
-                self.write_batch(batch_id, to_outputs(batch, batch_id), source=source(batch_id) if source else None)
-            finally:
-                batch.unpersist()
-
-        return run
-
     # -- the protocol's steps (public so tests can stop between them) ----------------------------
 
     def recover(self, batch_id: int) -> None:

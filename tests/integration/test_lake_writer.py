@@ -380,7 +380,7 @@ def test_foreach_batch_in_a_stream_survives_a_replayed_batch(spark: Any, tmp_pat
     def run_stream() -> None:
         stream = spark.readStream.schema(VIEW_SCHEMA).option("maxFilesPerTrigger", 1).parquet(str(source))
         query = (
-            stream.writeStream.foreachBatch(writer.foreach_batch(to_outputs))
+            stream.writeStream.foreachBatch(lambda df, i: writer.write_batch(i, to_outputs(df, i)))
             .option("checkpointLocation", str(checkpoint))
             .trigger(availableNow=True)
             .start()
