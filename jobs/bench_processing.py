@@ -69,10 +69,9 @@ def ingest_defaults() -> IngestConfig:
 
 
 def shop_tables() -> tuple[Stream, list[Table]]:
-    from schemas import load_stream, load_table
+    from jobs.stream_ingest import declared_tables
 
-    stream = load_stream("shop_events")
-    return stream, [load_table(t) for t in stream.tables]
+    return declared_tables("shop_events")
 
 
 def build_bench_session(config: IngestConfig, *, master: str = "local[2]") -> SparkSession:
@@ -102,10 +101,9 @@ def time_streamlake(
     files_per_trigger: int | None = None,
 ) -> Timing:
     """Run the file-stream version of the ingest job to completion (AvailableNow) and time it."""
-    from jobs.ingest.sink import BatchResults, LakeSink
     from jobs.kinesis.schema import SOURCE_SCHEMA
     from jobs.lake.writer import LakeWriter
-    from jobs.transforms.pipeline import prepare
+    from jobs.stream_ingest import build_sink, prepare_events
 
     out = _fresh(workdir)
     stream, tables = shop_tables()
@@ -116,23 +114,12 @@ def time_streamlake(
     raw = reader.parquet(str(raw_dir))
     frame = raw
     if mode != "scan":
-        frame = prepare(
-            raw,
-            tables=tables,
-            stream=stream,
-            max_record_bytes=config.max_record_bytes,
-            dedup_window=config.dedup_window,
-        )
+        frame = prepare_events(raw, config, stream, tables)
     sink: Callable[[DataFrame, int], None] = _noop_sink
     if mode == "full":
         lake = str(out / "lake")
         writer = LakeWriter(lake_uri=lake, max_records_per_file=config.max_records_per_file)
-        sink = LakeSink(
-            writer=writer,
-            tables=tables,
-            checkpoint=checkpoint,
-            results=BatchResults(),
-        )
+        sink, _ = build_sink(writer, tables, checkpoint=checkpoint)
     started = time.perf_counter()
     query = (
         frame.writeStream.queryName(f"bench_{mode}")

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from jobs.stream_ingest import configure_logging
 from streamlake import home
 from streamlake.errors import StreamlakeError
+from streamlake.producer.generate import DEFAULT_BAD_FRACTION, DEFAULT_DUPLICATE_FRACTION
 
 if TYPE_CHECKING:
     from jobs.ingest.monitor import RunSummary
@@ -40,8 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=100_000, help="events to produce this run")
     p.add_argument("--shards", type=int, default=4, help="shards of the stream (when it is created)")
     p.add_argument("--seed", type=int, default=42, help="base seed; run N uses seed+N")
-    p.add_argument("--bad-fraction", type=float, default=0.02, help="share of bad events")
-    p.add_argument("--duplicate-fraction", type=float, default=0.01, help="share of producer-retry duplicates")
+    p.add_argument("--bad-fraction", type=float, default=DEFAULT_BAD_FRACTION, help="share of bad events")
+    p.add_argument(
+        "--duplicate-fraction",
+        type=float,
+        default=DEFAULT_DUPLICATE_FRACTION,
+        help="share of producer-retry duplicates",
+    )
     p.add_argument("--trigger-seconds", type=float, default=2.0, help="micro-batch trigger interval")
     p.add_argument("--fresh", action="store_true", help="delete var/ (lake, checkpoints, emulator data) first")
     return p
@@ -148,9 +155,7 @@ def summarize(lake: Path, summary: RunSummary, manifests: list[Path]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("py4j", "botocore", "urllib3", "streamlake.stack.process"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(quiet=("streamlake.stack.process",))
     from streamlake.stack import local_stack
 
     if args.fresh and home.home().exists():

@@ -12,18 +12,26 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamlake import aws, home
 from streamlake.errors import ConfigError, StreamlakeError
 
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from jobs.ingest.config import IngestConfig
+    from jobs.ingest.sink import BatchResults, LakeSink
+    from jobs.lake.writer import LakeWriter
+    from schemas.model import Stream, Table
+
 log = logging.getLogger("streamlake.ingest")
 
 
-def _configure_logging() -> None:
-    # The entrypoint owns the root logger; library modules only create their own loggers.
+def configure_logging(*, quiet: Sequence[str] = ()) -> None:
+    """For entrypoints only: they own the root logger; library modules only create their own."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("py4j", "botocore", "urllib3"):
+    for noisy in ("py4j", "botocore", "urllib3", *quiet):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -32,17 +40,13 @@ def build_and_run(config: Any) -> Any:
     from jobs.ingest.monitor import Monitor
     from jobs.ingest.preflight import check_lake, check_writable_dir
     from jobs.ingest.runs import check_new_checkpoint
-    from jobs.ingest.sink import BatchResults, LakeSink
     from jobs.kinesis import KinesisDataSource
     from jobs.kinesis.progress import epoch_stats, validate_stream
     from jobs.lake.fs import filesystem_for, is_s3
     from jobs.lake.writer import LakeWriter
     from jobs.spark_session import build_session
-    from jobs.transforms.pipeline import prepare
-    from schemas import load_stream, load_table
 
-    stream_decl = load_stream(config.events)
-    tables = [load_table(name) for name in stream_decl.tables]
+    stream_decl, tables = declared_tables(config.events)
 
     s3 = aws.client("s3", endpoint_url=config.aws_endpoint_url, region=config.region)
     # Fail before Spark starts: unknown stream, unreachable endpoint, unwritable lake or checkpoint.
@@ -101,13 +105,7 @@ def build_and_run(config: Any) -> Any:
     if config.starting_timestamp:
         reader = reader.option("startingTimestamp", config.starting_timestamp)
     raw = reader.load()
-    prepared = prepare(
-        raw,
-        tables=tables,
-        stream=stream_decl,
-        max_record_bytes=config.max_record_bytes,
-        dedup_window=config.dedup_window,
-    )
+    prepared = prepare_events(raw, config, stream_decl, tables)
     # Local Spark has no S3A connector: it stages on local disk and the writer uploads to S3.
     local_spark = (spark.sparkContext.master or "").startswith("local")
     staging = str(home.home() / "staging") if is_s3(config.lake) and local_spark else None
@@ -118,14 +116,7 @@ def build_and_run(config: Any) -> Any:
         catalog=registrar,
         max_records_per_file=config.max_records_per_file,
     )
-    results = BatchResults()
-    sink = LakeSink(
-        writer=writer,
-        tables=tables,
-        checkpoint=config.checkpoint,
-        results=results,
-        s3_client=s3,
-    )
+    sink, results = build_sink(writer, tables, checkpoint=config.checkpoint, s3_client=s3)
     query = (
         prepared.writeStream.queryName(f"ingest_{config.stream}".replace("-", "_"))
         .foreachBatch(sink)
@@ -172,6 +163,38 @@ def build_and_run(config: Any) -> Any:
     return summary
 
 
+def declared_tables(events: str) -> tuple[Stream, list[Table]]:
+    """The event declaration in schemas/streams and the tables it routes to."""
+    from schemas import load_stream, load_table
+
+    stream_decl = load_stream(events)
+    return stream_decl, [load_table(name) for name in stream_decl.tables]
+
+
+def prepare_events(raw: DataFrame, config: IngestConfig, stream_decl: Stream, tables: list[Table]) -> DataFrame:
+    """The job's pure path over raw Kinesis rows, with the job's settings (the benchmark uses it too)."""
+    from jobs.transforms.pipeline import prepare
+
+    return prepare(
+        raw,
+        tables=tables,
+        stream=stream_decl,
+        max_record_bytes=config.max_record_bytes,
+        dedup_window=config.dedup_window,
+    )
+
+
+def build_sink(
+    writer: LakeWriter, tables: list[Table], *, checkpoint: str, s3_client: Any | None = None
+) -> tuple[LakeSink, BatchResults]:
+    """The foreachBatch sink and the results it hands to the monitor."""
+    from jobs.ingest.sink import BatchResults, LakeSink
+
+    results = BatchResults()
+    sink = LakeSink(writer=writer, tables=tables, checkpoint=checkpoint, results=results, s3_client=s3_client)
+    return sink, results
+
+
 def _location(lake: str, name: str) -> str:
     """The catalog location of ``name``: the lake's URI (``file://`` for a local directory)."""
     base = lake if "://" in lake else Path(lake).resolve().as_uri()
@@ -181,7 +204,7 @@ def _location(lake: str, name: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     from jobs.ingest.config import parse_config
 
-    _configure_logging()
+    configure_logging()
     try:
         config = parse_config(argv)
         summary = build_and_run(config)
