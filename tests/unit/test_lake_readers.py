@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -36,6 +37,8 @@ def test_records_round_trip(tmp_path: Path) -> None:
     summary = BatchCommit.from_json(fs.read_bytes(layout.marker_key(1)))
     assert summary.outputs["page_view"] == OutputSummary(1, 1, 1, 4)
     assert not summary.replayed and BatchCommit.from_json(summary.to_json(), replayed=True).replayed
+    # The flag describes one call's outcome; it must never be persisted in the marker.
+    assert "replayed" not in json.loads(summary.to_json())
 
 
 def test_only_committed_batches_count(tmp_path: Path) -> None:

@@ -117,6 +117,8 @@ def test_partition_key_is_the_shoppers_user_or_session_id() -> None:
         assert re.fullmatch(r"U\d{7}|S[0-9A-Z]{10}", r.partition_key)
         event = json.loads(r.data)
         assert r.partition_key in (event.get("user_id"), event.get("session_id")) or "session_id" not in event
+        if "session_id" in event and event.get("user_id") is None:  # anonymous: keyed by the session
+            assert r.partition_key == event["session_id"]
         if "session_id" in event:
             keys_per_session[event["session_id"]].add(r.partition_key)
     # One key per session: a shopper's events stay on one shard, in order.
