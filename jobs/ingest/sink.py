@@ -134,6 +134,11 @@ class LakeSink:
                 "spark_batch_id": batch_id,
                 **(source_offsets(self.checkpoint, batch_id) or {}),
             }
+            if self.writer.committed(lake_batch) is not None:
+                # The lake already has this batch (a replay after a crash), so the writer will write
+                # nothing; the batch must still run through, or stateful operators (de-duplication)
+                # never commit their state for it and Spark fails the query.
+                df.write.format("noop").mode("overwrite").save()
             commit = self.writer.write_batch(lake_batch, outputs, source=source)
             rows = {name: stats.rows for name, stats in commit.outputs.items()}
             quarantined = rows.pop(QUARANTINE, 0)
