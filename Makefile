@@ -9,7 +9,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 PYTEST_ARGS ?=
 
-.PHONY: help setup check-java check-node test test-unit test-integration run bench lint fmt clean stack produce ingest schema-check
+.PHONY: help setup check-java check-node test test-unit test-spark test-integration run bench lint contracts deps-check package fmt clean stack produce schema-check
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -42,46 +42,60 @@ check-node: ## Check that Node.js 18+ and npm are installed (the Kinesis emulato
 	fi
 	@echo "node $$(node --version): ok"
 
-setup: check-java check-node ## Create .venv and install everything (Python deps, dev tools, the Kinesis emulator)
+setup: check-java check-node ## Create .venv and install everything (runtime, local stack, bench, dev tools, the Kinesis emulator)
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
-	npm ci --no-audit --no-fund --loglevel=error
+	$(PY) -m pip install -q -e '.[quality,warehouse,local,bench,dev]'
+	npm ci --prefix local --no-audit --no-fund --loglevel=error
 	@$(PY) -c "import pyspark, great_expectations, awswrangler, duckdb, moto; print('python deps: ok (pyspark', pyspark.__version__ + ')')"
 	@echo "setup done: try 'make test' and 'make run'"
 
-test: ## Run every test (unit + integration: Spark, kinesalite, moto server)
+test: contracts ## Run every test (import contracts, unit, Spark, integration: kinesalite, moto server)
 	$(PY) -m pytest -q --timeout=900 $(PYTEST_ARGS)
 
-test-unit: ## Run the fast, pure unit tests only
+test-unit: ## Run the pure unit tests only (no JVM, no server; under a minute)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
-test-integration: ## Run the integration tests only
+test-spark: ## Run the tests that need Spark but no server
+	$(PY) -m pytest -q --timeout=900 tests/spark $(PYTEST_ARGS)
+
+test-integration: ## Run the integration tests only (emulator, moto server, kill tests)
 	$(PY) -m pytest -q --timeout=900 tests/integration $(PYTEST_ARGS)
 
 run: ## The main job end to end on embedded defaults (emulator, local lake, DuckDB); no AWS account
-	$(PY) -m jobs.run_local $(ARGS)
+	$(PY) -m local.run $(ARGS)
 
 bench: ## Benchmark the framework against bare Spark and DuckDB; prints a table, writes BENCHMARKS.md
-	$(PY) -m jobs.bench $(ARGS)
+	$(PY) -m bench $(ARGS)
 
 stack: ## Run the local stack (kinesalite + moto server) in the foreground until Ctrl-C
-	$(PY) -m streamlake.stack up
+	$(PY) -m local.stack up
 
 produce: ## Send seeded shop events to a running stack (ARGS="--count 1000 ...")
-	$(PY) -m streamlake.producer $(ARGS)
+	$(PY) -m local.producer $(ARGS)
 
 schema-check: ## Check every schema against its committed version (compatible changes only)
 	$(PY) -m schemas.compat --git-ref HEAD
 
-lint: ## ruff + mypy
+lint: contracts deps-check ## ruff, mypy, the import contracts and the runtime dependency check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+contracts: ## Check that imports flow one way (import-linter contracts in .importlinter)
+	$(VENV)/bin/lint-imports --no-cache
+
+deps-check: ## Check that runtime dependencies are exactly what the shipped packages import (deptry)
+	$(VENV)/bin/deptry jobs schemas quality glue emr streamlake
+
+package: ## Build the wheel that ships to clusters into dist/ (runtime packages only)
+	rm -rf build dist
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist .
+	@ls dist
 
 fmt: ## Format the code with ruff
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-clean: ## Remove local state (var/), caches and build output; keeps .venv and node_modules
+clean: ## Remove local state (var/), caches and build output; keeps .venv and local/node_modules
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info spark-warehouse metastore_db derby.log

@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from jobs.lake.layout import format_value
 from schemas import compat
 from schemas.glue import (
     SCHEMA_HASH_KEY,
@@ -29,6 +28,7 @@ from schemas.glue import (
 )
 from schemas.loader import parse_table
 from schemas.model import Table
+from schemas.partitions import format_value
 from streamlake.errors import IncompatibleSchemaError, LakeError
 
 log = logging.getLogger(__name__)

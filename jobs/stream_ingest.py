@@ -1,213 +1,31 @@
 """The main job: Kinesis -> decode, route, parse, rules, dedup -> exactly-once Parquet lake + Glue.
 
 Run it with ``spark-submit jobs/stream_ingest.py --help`` (locally, as an EMR step or from the
-Glue adapter). The SparkSession, boto3 clients and config are made here and passed down.
+Glue adapter). This file only turns arguments into a config and a config into an exit code; the
+wiring lives in :mod:`jobs.ingest.job`, which ``make run`` and the benchmark call too.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from streamlake import aws, home
 from streamlake.errors import ConfigError, StreamlakeError
-
-if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
-
-    from jobs.ingest.config import IngestConfig
-    from jobs.ingest.sink import BatchResults, LakeSink
-    from jobs.lake.writer import LakeWriter
-    from schemas.model import Stream, Table
+from streamlake.logs import configure_logging
 
 log = logging.getLogger("streamlake.ingest")
 
 
-def configure_logging(*, quiet: Sequence[str] = ()) -> None:
-    """For entrypoints only: they own the root logger; library modules only create their own."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("py4j", "botocore", "urllib3", *quiet):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def build_and_run(config: Any) -> Any:
-    """Preflight, build the query and watch it. Returns the RunSummary."""
-    from jobs.ingest.monitor import Monitor
-    from jobs.ingest.preflight import check_lake, check_writable_dir
-    from jobs.ingest.runs import check_new_checkpoint
-    from jobs.kinesis import KinesisDataSource
-    from jobs.kinesis.progress import epoch_stats, validate_stream
-    from jobs.lake.fs import filesystem_for, is_s3
-    from jobs.lake.writer import LakeWriter
-    from jobs.spark_session import build_session
-
-    stream_decl, tables = declared_tables(config.events)
-
-    s3 = aws.client("s3", endpoint_url=config.aws_endpoint_url, region=config.region)
-    # Fail before Spark starts: unknown stream, unreachable endpoint, unwritable lake or checkpoint.
-    validate_stream(config.stream, endpoint_url=config.endpoint_url, region=config.region, timeout=10)
-    check_lake(config.lake, s3=s3)
-    if not config.checkpoint.startswith("s3://"):
-        check_writable_dir("--checkpoint", config.checkpoint)
-
-    lake_fs = filesystem_for(config.lake, s3_client=s3)  # the one handle on the lake
-    check_new_checkpoint(
-        lake_fs,
-        filesystem_for(config.checkpoint, s3_client=s3),
-        allowed=config.allow_new_checkpoint,
-        starting_position=config.starting_position,
-    )
-
-    registrar = None
-    if config.glue_database:
-        from glue.catalog import PartitionRegistrar, ensure_database, ensure_table
-
-        glue_client = aws.client("glue", endpoint_url=config.aws_endpoint_url, region=config.region)
-        ensure_database(glue_client, config.glue_database)
-        for table in tables:
-            ensure_table(
-                glue_client,
-                database=config.glue_database,
-                table=table,
-                location=_location(config.lake, table.name),
-            )
-        registrar = PartitionRegistrar(
-            glue_client,
-            database=config.glue_database,
-            tables={t.name: t for t in tables},
-            location_for=lambda name: _location(config.lake, name),
-        )
-
-    spark = build_session(
-        app_name=f"streamlake-ingest-{config.stream}",
-        master=config.master,
-        shuffle_partitions=config.shuffle_partitions,
-    )
-    spark.dataSource.register(KinesisDataSource)
-    reader = (
-        spark.readStream.format("kinesis")
-        .option("streamName", config.stream)
-        .option("region", config.region)
-        .option("startingPosition", config.starting_position)
-        .option("metadataPath", config.metadata_path)
-        .option("maxRecordsPerShard", str(config.max_records_per_shard))
-        .option("maxBytesPerShard", str(config.max_bytes_per_shard))
-    )
-    if config.endpoint_url:
-        reader = reader.option("endpointUrl", config.endpoint_url)
-    if config.metadata_path.startswith("s3://") and config.aws_endpoint_url:
-        reader = reader.option("s3EndpointUrl", config.aws_endpoint_url)
-    if config.starting_timestamp:
-        reader = reader.option("startingTimestamp", config.starting_timestamp)
-    raw = reader.load()
-    prepared = prepare_events(raw, config, stream_decl, tables)
-    # Local Spark has no S3A connector: it stages on local disk and the writer uploads to S3.
-    local_spark = (spark.sparkContext.master or "").startswith("local")
-    staging = str(home.home() / "staging") if is_s3(config.lake) and local_spark else None
-    writer = LakeWriter(
-        lake_uri=config.lake,
-        staging_uri=staging,
-        lake_fs=lake_fs,
-        catalog=registrar,
-        max_records_per_file=config.max_records_per_file,
-    )
-    sink, results = build_sink(writer, tables, checkpoint=config.checkpoint, s3_client=s3)
-    query = (
-        prepared.writeStream.queryName(f"ingest_{config.stream}".replace("-", "_"))
-        .foreachBatch(sink)
-        .option("checkpointLocation", config.checkpoint)
-        .trigger(processingTime=f"{config.trigger_seconds} seconds")
-        .start()
-    )
-    monitor = Monitor(
-        results=results,
-        epoch_stats=lambda end: epoch_stats(
-            end,
-            config.metadata_path,
-            endpoint_url=config.endpoint_url,
-            region=config.region,
-            s3_endpoint_url=config.aws_endpoint_url,
-        ),
-        log_json=config.log_json,
-        show_progress=config.progress,
-    )
-
-    def maybe_kill(batches: int) -> None:
-        if config.kill_after_batches is not None and batches >= config.kill_after_batches:
-            log.warning("--kill-after-batches reached: SIGKILL")
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    summary = monitor.watch(
-        query,
-        until_caught_up=config.until_caught_up,
-        timeout_seconds=config.timeout_seconds,
-        max_batches=config.max_batches,
-        on_batch=maybe_kill,
-    )
-    log.info(
-        "run: batches=%d read=%d valid=%d quarantined=%d duplicates=%d seconds=%.1f rate=%.0f/s caught_up=%s",
-        summary.batches,
-        summary.read,
-        summary.valid,
-        summary.quarantined,
-        summary.duplicates,
-        summary.seconds,
-        summary.rate,
-        summary.caught_up,
-    )
-    return summary
-
-
-def declared_tables(events: str) -> tuple[Stream, list[Table]]:
-    """The event declaration in schemas/streams and the tables it routes to."""
-    from schemas import load_stream, load_table
-
-    stream_decl = load_stream(events)
-    return stream_decl, [load_table(name) for name in stream_decl.tables]
-
-
-def prepare_events(raw: DataFrame, config: IngestConfig, stream_decl: Stream, tables: list[Table]) -> DataFrame:
-    """The job's pure path over raw Kinesis rows, with the job's settings (the benchmark uses it too)."""
-    from jobs.transforms.pipeline import prepare
-
-    return prepare(
-        raw,
-        tables=tables,
-        stream=stream_decl,
-        max_record_bytes=config.max_record_bytes,
-        dedup_window=config.dedup_window,
-    )
-
-
-def build_sink(
-    writer: LakeWriter, tables: list[Table], *, checkpoint: str, s3_client: Any | None = None
-) -> tuple[LakeSink, BatchResults]:
-    """The foreachBatch sink and the results it hands to the monitor."""
-    from jobs.ingest.sink import BatchResults, LakeSink
-
-    results = BatchResults()
-    sink = LakeSink(writer=writer, tables=tables, checkpoint=checkpoint, results=results, s3_client=s3_client)
-    return sink, results
-
-
-def _location(lake: str, name: str) -> str:
-    """The catalog location of ``name``: the lake's URI (``file://`` for a local directory)."""
-    base = lake if "://" in lake else Path(lake).resolve().as_uri()
-    return base.rstrip("/") + "/" + name
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit 0 when the run ended as asked, 2 on a configuration error, 1 on a runtime failure."""
     from jobs.ingest.config import parse_config
+    from jobs.ingest.job import run_ingest
 
     configure_logging()
     try:
         config = parse_config(argv)
-        summary = build_and_run(config)
+        summary = run_ingest(config)
     except ConfigError as exc:
         log.error("%s", exc)
         return 2

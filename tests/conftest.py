@@ -15,6 +15,16 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The folder says what a test needs: tests/spark a JVM, tests/integration servers too."""
+    for item in items:
+        parts = item.path.parts
+        if "spark" in parts:
+            item.add_marker(pytest.mark.spark)
+        elif "integration" in parts:
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def spark() -> Iterator[object]:
     from jobs.spark_session import build_session
@@ -27,7 +37,7 @@ def spark() -> Iterator[object]:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """One kinesalite + moto server for the whole test session; stopped at the end."""
-    from streamlake.stack import local_stack
+    from local.stack import local_stack
 
     with local_stack(state_dir=tmp_path_factory.mktemp("stack")) as st:
         yield st

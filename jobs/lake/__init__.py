@@ -1,4 +1,4 @@
-"""The lake writer and its commit protocol (see ``/work/shared/design/lake-commit.md``).
+"""The lake writer and its commit protocol (see docs/decisions/0006-lake-commit-protocol.md).
 
 Public verbs: :class:`LakeWriter` with :class:`Output`, :func:`committed_files`, :func:`live_files`, :func:`orphans`,
 :func:`sweep_orphans`, :func:`filesystem_for`.

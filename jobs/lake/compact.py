@@ -33,6 +33,7 @@ from jobs.lake import layout
 from jobs.lake.commit import CompactionRecord, CompactionState, FileEntry
 from jobs.lake.fs import LakeFS, LocalFS, filesystem_for, is_s3
 from jobs.lake.readers import compaction_records, live_files
+from schemas import partitions
 from streamlake.errors import ConfigError, LakeError
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def compact_partition(
         log.info("compaction skipped name=%s partition=%s files=%d", name, wanted, len(inputs))
         return None
     started = time.monotonic()
-    pdir = layout.partition_dir(dict(wanted), list(wanted))
+    pdir = partitions.partition_dir(dict(wanted), list(wanted))
     # Time-ordered, and unique per partition even when one run compacts several in the same millisecond.
     comp_id = f"c{int(now * 1000):013d}-{hashlib.sha1(pdir.encode()).hexdigest()[:8]}"
     out_dir = layout.compacted_dir(name, comp_id, pdir)
@@ -218,7 +219,7 @@ def _rewrite(inputs: Sequence[Path], tmp: Path, target: int) -> list[tuple[Path,
 
 def _parse_partition(text: str) -> dict[str, str]:
     try:
-        return layout.partition_values(text)
+        return partitions.partition_values(text)
     except ValueError as exc:
         raise ConfigError("--partition", text, "col=value[/col=value...], e.g. event_date=2026-11-21") from exc
 

@@ -37,6 +37,7 @@ from jobs.lake import layout
 from jobs.lake.commit import BatchCommit, FileEntry, OutputCommit, OutputSummary
 from jobs.lake.footer import parquet_rows
 from jobs.lake.fs import LakeFS, filesystem_for, is_s3, spark_path
+from schemas import partitions
 from streamlake.errors import ConfigError, LakeError
 from streamlake.faults import crash_point
 
@@ -287,7 +288,7 @@ class LakeWriter:
             dirs = sorted({f.partition_dir for f in plan.files_of(out.name)})
             if not dirs:
                 continue
-            parts = [layout.partition_values(d) for d in dirs]
+            parts = [partitions.partition_values(d) for d in dirs]
             step = f"register partitions of {out.name}"
             crash_point("lake.register")
             self._guard(plan.batch_id, step, self.catalog.register, out.name, parts)
@@ -322,13 +323,13 @@ class LakeWriter:
                         self.lake.uri_for(f.key),
                         f.rows,
                         f.bytes,
-                        layout.partition_values(f.partition_dir),
+                        partitions.partition_values(f.partition_dir),
                     )
                     for f in files
                 ),
                 rows=summaries[out.name].rows,
                 bytes=summaries[out.name].bytes,
-                partitions=tuple(layout.partition_values(d) for d in dirs) if out.partition_by else (),
+                partitions=tuple(partitions.partition_values(d) for d in dirs) if out.partition_by else (),
                 schema_hash=out.schema_hash,
                 source=source,
             )
@@ -356,7 +357,7 @@ class LakeWriter:
 
     @staticmethod
     def _check_partition_dir(out: Output, pdir: str) -> None:
-        got = tuple(layout.partition_values(pdir)) if pdir else ()
+        got = tuple(partitions.partition_values(pdir)) if pdir else ()
         if got != tuple(out.partition_by):
             raise LakeError(
                 f"output {out.name!r}: staged directory {pdir!r} does not match partition_by={list(out.partition_by)}"

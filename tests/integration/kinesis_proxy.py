@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlparse
 
-from streamlake.stack.process import free_port
+from local.stack.process import free_port
 
 _JSON = "application/x-amz-json-1.1"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from jobs.stream_ingest import main
-from streamlake.stack import ensure_stream
-from streamlake.stack.process import free_port
+from local.stack import ensure_stream
+from local.stack.process import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from jobs.verify import check
+from local.producer import generate_events, send
+from local.stack import ensure_stream
+from local.verify import check
 from schemas import load_stream
-from streamlake.producer import generate_events, send
-from streamlake.stack import ensure_stream
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -15,7 +15,7 @@ import pytest
 
 from jobs.kinesis import KinesisDataSource, kpl
 from jobs.kinesis.progress import await_caught_up
-from streamlake.stack import ensure_stream
+from local.stack import ensure_stream
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ from jobs.kinesis.endlog import open_end_log
 from jobs.kinesis.options import KinesisOptions
 from jobs.kinesis.source import KinesisStreamReader
 from jobs.kinesis.task import ShardPartition, read_partition
+from local.stack import ensure_bucket, ensure_stream
 from streamlake.errors import SourceError
-from streamlake.stack import ensure_bucket, ensure_stream
 
 pytestmark = pytest.mark.integration
 

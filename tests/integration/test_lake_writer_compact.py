@@ -17,8 +17,8 @@ from jobs.lake import LakeWriter, Output, layout, orphans
 from jobs.lake.compact import closed_partitions, compact_partition, finish_compactions, main
 from jobs.lake.fs import LocalFS, filesystem_for
 from jobs.lake.readers import live_files
+from local.stack import ensure_bucket
 from schemas.loader import load_table
-from streamlake.stack import ensure_bucket
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ import pytest
 from glue.catalog import PartitionRegistrar, ensure_database, ensure_table
 from jobs.lake import LakeWriter, Output, committed_files, layout, orphans, redshift_manifest
 from jobs.lake.fs import S3FS, FileInfo, LakeFS, filesystem_for
+from local.stack import ensure_bucket
 from schemas.loader import load_table
 from streamlake.errors import LakeError
-from streamlake.stack import ensure_bucket
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.run_local import main
+from local.run import main
 
 pytestmark = pytest.mark.integration
 

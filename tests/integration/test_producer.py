@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from jobs.kinesis import kpl
-from streamlake.producer import expected_outcome, generate_events, load_manifest, send, write_manifest
-from streamlake.producer.cli import main
-from streamlake.stack import ensure_stream
+from local.producer import expected_outcome, generate_events, load_manifest, send, write_manifest
+from local.producer.cli import main
+from local.stack import ensure_stream
 
 pytestmark = pytest.mark.integration
 

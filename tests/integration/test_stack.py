@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from streamlake.stack import ensure_bucket, ensure_database, ensure_stream, local_stack
+from local.stack import ensure_bucket, ensure_database, ensure_stream, local_stack
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def test_stack_serves_and_stops(tmp_path: Path) -> None:
 
 def test_servers_die_with_a_sigkilled_parent(tmp_path: Path) -> None:
     code = (
-        "import sys, time; from pathlib import Path; from streamlake.stack import start;"
+        "import sys, time; from pathlib import Path; from local.stack import start;"
         f"st = start(state_dir=Path({str(tmp_path)!r}));"
         "print(st.kinesis.pid, st.moto.pid, flush=True); time.sleep(600)"
     )

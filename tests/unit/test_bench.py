@@ -1,16 +1,15 @@
-"""The benchmark's pure helpers, its dataset layout, and a tiny end-to-end run of the processing path."""
+"""The benchmark's pure helpers and its dataset layout (tests/spark/test_bench.py runs its processing path)."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from jobs.bench_data import SHARDS, generate_dataset, load_dataset, sequence_number, shard_of
-from jobs.bench_memory import descendants, sample_tree
-from jobs.bench_stats import (
+from bench.data import SHARDS, generate_dataset, load_dataset, sequence_number, shard_of
+from bench.memory import descendants, sample_tree
+from bench.stats import (
     Row,
     fmt_bytes,
     fmt_rate,
@@ -99,20 +98,3 @@ def test_dataset_is_cached_by_seed_and_count(tmp_path: Path) -> None:
     assert ds.ndjson_lines == sum(1 for _ in ds.ndjson.open("rb"))
     again = generate_dataset(tmp_path, seed=5, events=400, files=2, progress=lambda _: None)
     assert again == load_dataset(ds.root) == ds
-
-
-@pytest.mark.integration
-def test_processing_path_smoke(tmp_path: Path, spark: Any) -> None:
-    """~2k events through all three engines: streamlake's lake matches what the producer made."""
-    from jobs import bench_processing as bp
-
-    ds = generate_dataset(tmp_path, seed=11, events=2000, files=4, progress=lambda _: None)
-    config = bp.ingest_defaults()
-    full = bp.time_streamlake(spark, ds.raw_dir, ds.events, tmp_path / "sl", config=config, files_per_trigger=2)
-    assert (full.valid_rows, full.quarantined_rows) == (ds.valid, ds.bad)
-    assert full.batches == 2 and full.files > 0 and full.rate > 0
-    noop = bp.time_streamlake(spark, ds.raw_dir, ds.events, tmp_path / "prep", config=config, mode="prepare")
-    assert noop.valid_rows is None and noop.seconds > 0
-    bare = bp.time_bare_spark(spark, ds.raw_dir, ds.events, tmp_path / "bare")
-    duck = bp.time_duckdb(ds.ndjson, ds.events, tmp_path / "duck")
-    assert bare.files > 0 and duck.files > 0

@@ -1,11 +1,9 @@
-"""Write-once semantics of the end log, on a file system and on S3 (moto server)."""
+"""Write-once semantics of the end log on a file system (tests/integration/test_kinesis_endlog_s3.py: on S3)."""
 
 from __future__ import annotations
 
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -64,22 +62,3 @@ def test_an_unreadable_entry_is_an_error_not_a_missing_claim(tmp_path: Path) -> 
     (tmp_path / "run" / "x.json").write_text("{truncated")
     with pytest.raises(SourceError, match="not JSON"):
         LocalEndLog(tmp_path).get("run/x.json")
-
-
-@pytest.fixture
-def s3_log(stack: Any) -> EndLog:
-    from streamlake.stack import ensure_bucket
-
-    bucket = f"endlog-{uuid.uuid4().hex[:12]}"
-    ensure_bucket(stack.client("s3"), bucket)
-    return open_end_log(f"s3://{bucket}/checkpoints/q1/kinesis", s3_endpoint_url=stack.aws_endpoint)
-
-
-@pytest.mark.integration
-def test_s3_write_once(s3_log: EndLog) -> None:
-    check_write_once(s3_log)
-
-
-@pytest.mark.integration
-def test_s3_retention(s3_log: EndLog) -> None:
-    check_retention(s3_log)

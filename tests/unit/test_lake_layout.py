@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from jobs.lake import layout
@@ -35,19 +33,3 @@ def test_hidden_files_are_never_published() -> None:
     assert layout.is_hidden("event_date=2026-11-23/.part-0.parquet.crc")
     assert not layout.is_hidden("event_date=2026-11-23/part-0.parquet")
     assert not layout.is_hidden("k=__HIVE_DEFAULT_PARTITION__/part-0.parquet")
-
-
-def test_partition_dirs_round_trip_with_spark_escaping() -> None:
-    values = {"event_date": dt.date(2026, 11, 23), "k": "b/c=d"}
-    pdir = layout.partition_dir(values, ["event_date", "k"])
-    assert pdir == "event_date=2026-11-23/k=b%2Fc%3Dd"
-    assert layout.partition_values(pdir) == {"event_date": "2026-11-23", "k": "b/c=d"}
-    assert layout.partition_values("") == {}
-    with pytest.raises(ValueError, match="not a Hive partition"):
-        layout.partition_values("event_date")
-
-
-def test_partition_values_are_formatted_like_hive() -> None:
-    assert layout.format_value(dt.date(2026, 1, 2)) == "2026-01-02"
-    assert layout.format_value("2026-01-02-17") == "2026-01-02-17"
-    assert layout.format_value(5) == "5"

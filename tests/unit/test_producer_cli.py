@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streamlake.producer.cli import main, shard_table
-from streamlake.producer.send import SendResult
+from local.producer.cli import main, shard_table
+from local.producer.send import SendResult
 
 
 @pytest.mark.parametrize(

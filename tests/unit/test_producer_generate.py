@@ -11,10 +11,10 @@ from random import Random
 
 import pytest
 
+from local.producer import generate_events, iter_events
+from local.producer.values import column_factory, regex_sampler
 from schemas.loader import parse_table
 from streamlake.errors import ConfigError, SchemaError
-from streamlake.producer import generate_events, iter_events
-from streamlake.producer.values import column_factory, regex_sampler
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

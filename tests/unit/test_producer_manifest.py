@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from local.producer import expected_outcome, generate_events, load_manifest, write_manifest
 from streamlake.errors import ConfigError
-from streamlake.producer import expected_outcome, generate_events, load_manifest, write_manifest
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -88,7 +88,7 @@ def test_duplicates_point_at_expected_valid_ids(records: list) -> None:
 
 
 def load_manifest_from(records: list) -> list:
-    from streamlake.producer.manifest import ManifestRow, row_of
+    from local.producer.manifest import ManifestRow, row_of
 
     out = []
     for r in records:

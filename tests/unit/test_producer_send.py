@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from jobs.kinesis import kpl
-from streamlake.producer import ProducedRecord, RetryPolicy, SendError, generate_events, send
+from local.producer import ProducedRecord, RetryPolicy, SendError, generate_events, send
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 FAST = RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0)

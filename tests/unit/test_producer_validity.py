@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streamlake.producer import BAD_KINDS, BadKind, generate_events
+from local.producer import BAD_KINDS, BadKind, generate_events
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

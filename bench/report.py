@@ -13,12 +13,12 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from jobs.bench_data import Dataset
-from jobs.bench_latency import LatencyResult
-from jobs.bench_memory import TreeSample
-from jobs.bench_processing import Timing
-from jobs.bench_source import LoopRun, Produced, SourceRun
-from jobs.bench_stats import (
+from bench.data import Dataset
+from bench.latency import LatencyResult
+from bench.memory import TreeSample
+from bench.processing import Timing
+from bench.source import LoopRun, Produced, SourceRun
+from bench.stats import (
     Row,
     fmt_bytes,
     fmt_rate,
@@ -415,7 +415,7 @@ def render(r: Results, sections: set[str]) -> str:
             "```",
             "",
             "(`make bench ARGS='--events 200000 --repeats 1'` for a quick look; "
-            "`python -m jobs.bench --help` lists the options.)",
+            "`python -m bench --help` lists the options.)",
             "",
             "## Interpretation",
             "",

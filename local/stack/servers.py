@@ -9,14 +9,15 @@ import shutil
 import sys
 from pathlib import Path
 
+from local.stack.process import ManagedProcess, free_port
 from streamlake.errors import StackError
-from streamlake.stack.process import ManagedProcess, free_port
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+# local/package.json pins the emulator; `make setup` installs it into local/node_modules.
+_LOCAL_DIR = Path(__file__).resolve().parents[1]
 
 
 def kinesalite_binary() -> Path:
-    local = _REPO_ROOT / "node_modules" / ".bin" / "kinesalite"
+    local = _LOCAL_DIR / "node_modules" / ".bin" / "kinesalite"
     if local.exists():
         return local
     found = shutil.which("kinesalite")

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from jobs.stream_ingest import configure_logging
+from local.producer.generate import DEFAULT_BAD_FRACTION, DEFAULT_DUPLICATE_FRACTION
 from streamlake import home
 from streamlake.errors import StreamlakeError
-from streamlake.producer.generate import DEFAULT_BAD_FRACTION, DEFAULT_DUPLICATE_FRACTION
+from streamlake.logs import configure_logging
 
 if TYPE_CHECKING:
     from jobs.ingest.monitor import RunSummary
-    from streamlake.stack import LocalStack
+    from local.stack import LocalStack
 
 log = logging.getLogger("streamlake.run")
 STREAM = "shop-events"
@@ -61,9 +61,9 @@ def _manifests_dir() -> Path:
 def produce(stack: LocalStack, args: argparse.Namespace, run_no: int) -> Path:
     from botocore.config import Config
 
+    from local.producer import generate_events, send, write_manifest
+    from local.stack import ensure_stream
     from streamlake import aws
-    from streamlake.producer import generate_events, send, write_manifest
-    from streamlake.stack import ensure_stream
 
     # No botocore-level retries: a timed-out PutRecords that Kinesis did accept would be re-sent
     # and land copies the manifest does not list. The producer retries failed entries itself.
@@ -93,7 +93,7 @@ def produce(stack: LocalStack, args: argparse.Namespace, run_no: int) -> Path:
 
 def ingest(stack: LocalStack, args: argparse.Namespace) -> RunSummary:
     from jobs.ingest.config import parse_config
-    from jobs.stream_ingest import build_and_run
+    from jobs.ingest.job import run_ingest
 
     print("\n== ingesting until every shard is caught up")
     env = stack.env()
@@ -115,14 +115,14 @@ def ingest(stack: LocalStack, args: argparse.Namespace) -> RunSummary:
         ],
         env=env,
     )
-    return build_and_run(config)
+    return run_ingest(config)
 
 
 def summarize(lake: Path, summary: RunSummary, manifests: list[Path]) -> bool:
     from jobs.transforms.split import QUARANTINE
-    from jobs.verify import check, query_lake
+    from local.producer import load_manifest
+    from local.verify import check, query_lake
     from schemas import load_stream
-    from streamlake.producer import load_manifest
 
     tables = list(load_stream("shop_events").tables)
     con = duckdb.connect()
@@ -155,8 +155,8 @@ def summarize(lake: Path, summary: RunSummary, manifests: list[Path]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    configure_logging(quiet=("streamlake.stack.process",))
-    from streamlake.stack import local_stack
+    configure_logging(quiet=("local.stack.process",))
+    from local.stack import local_stack
 
     if args.fresh and home.home().exists():
         shutil.rmtree(home.home())

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from local.stack.process import ManagedProcess
+from local.stack.servers import kinesalite, moto_server
 from streamlake import aws, home
-from streamlake.stack.process import ManagedProcess
-from streamlake.stack.servers import kinesalite, moto_server
 
 log = logging.getLogger(__name__)
 

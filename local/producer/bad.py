@@ -20,11 +20,11 @@ from random import Random
 from typing import Any
 
 from jobs.kinesis import kpl
+from local.producer.record import BadKind
+from local.producer.values import encode_json, format_ms
 from quality import reasons
 from schemas.model import Column, Stream, Table
 from streamlake.errors import ConfigError
-from streamlake.producer.record import BadKind
-from streamlake.producer.values import encode_json, format_ms
 
 log = logging.getLogger(__name__)
 

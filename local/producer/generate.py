@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 from random import Random
 from typing import Any
 
+from local.producer.bad import DefectMaker
+from local.producer.record import BAD_KINDS, BadKind, ProducedRecord
+from local.producer.shop import SHOP_TABLES, ShopDomain
+from local.producer.values import ValueFactory, column_factory, encode_json, format_ms
 from schemas.loader import load_stream, load_tables
 from schemas.model import Table
 from streamlake.errors import ConfigError
-from streamlake.producer.bad import DefectMaker
-from streamlake.producer.record import BAD_KINDS, BadKind, ProducedRecord
-from streamlake.producer.shop import SHOP_TABLES, ShopDomain
-from streamlake.producer.values import ValueFactory, column_factory, encode_json, format_ms
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,10 @@ from streamlake import home
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from jobs.bench_latency import LatencyResult
-    from jobs.bench_memory import MemorySampler
-    from jobs.bench_report import ProcessingResults, SourceResults
-    from streamlake.stack import LocalStack
+    from bench.latency import LatencyResult
+    from bench.memory import MemorySampler
+    from bench.report import ProcessingResults, SourceResults
+    from local.stack import LocalStack
 
 PHASES = ("processing", "source", "latency", "memory")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ class Progress:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m jobs.bench",
+        prog="python -m bench",
         description="Benchmark streamlake's processing path against bare Spark and DuckDB, the Kinesis source "
         "against a boto3 loop, put-to-lake latency and peak memory. Prints a table and writes it to --out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -84,10 +84,10 @@ def run_processing(
     args: argparse.Namespace, bench: Path, spark: SparkSession, sampler: MemorySampler, say: Progress
 ) -> ProcessingResults:
     """Phase 1 (and 2): interleaved repeats of every engine on one dataset."""
-    from jobs import bench_processing as bp
-    from jobs.bench_data import generate_dataset
-    from jobs.bench_memory import cpu_snapshot
-    from jobs.bench_report import ProcessingResults
+    from bench import processing as bp
+    from bench.data import generate_dataset
+    from bench.memory import cpu_snapshot
+    from bench.report import ProcessingResults
 
     ds = generate_dataset(bench, seed=args.seed, events=args.events, files=args.files, progress=say)
     config = bp.ingest_defaults()
@@ -133,10 +133,10 @@ def run_source(
     """Phase 3: the Kinesis source vs a boto3 loop over the same stream, interleaved repeats."""
     import uuid
 
-    from jobs import bench_processing as bp
-    from jobs import bench_source as bs
-    from jobs.bench_memory import cpu_snapshot
-    from jobs.bench_report import SourceResults
+    from bench import processing as bp
+    from bench import source as bs
+    from bench.memory import cpu_snapshot
+    from bench.report import SourceResults
 
     kinesis = stack.client("kinesis")
     stream = f"bench-source-{uuid.uuid4().hex[:8]}"
@@ -169,7 +169,7 @@ def run_source(
 
 def run_latency(args: argparse.Namespace, bench: Path, stack: LocalStack, say: Progress) -> LatencyResult:
     """Phase 4: put -> visible latency of the ingest job run as a subprocess."""
-    from jobs.bench_latency import measure_latency
+    from bench.latency import measure_latency
 
     work = bench / "work" / "latency"
     shutil.rmtree(work, ignore_errors=True)
@@ -186,8 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _check(parser, args)
     phases = set(args.only or PHASES)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from jobs.bench_memory import MemorySampler
-    from jobs.bench_report import Results, render
+    from bench.memory import MemorySampler
+    from bench.report import Results, render
 
     say = Progress()
     bench = home.home() / "bench"
@@ -197,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     spark: SparkSession | None = None
     try:
         if phases & {"processing", "memory", "source"}:
-            from jobs import bench_processing as bp
+            from bench import processing as bp
 
             say("starting Spark (local[2])")
             spark = bp.build_bench_session(bp.ingest_defaults())
@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.processing = run_processing(args, bench, spark, sampler, say)
             results.memory = dict(sampler.peaks)
         if phases & {"source", "latency"}:
-            from streamlake.stack import local_stack
+            from local.stack import local_stack
 
             say("source/latency: starting the local stack (kinesalite + moto)")
             with local_stack(state_dir=bench / "stack", persistent_kinesis=False) as stack:

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
-    from streamlake.producer import ProducedRecord
+    from local.producer import ProducedRecord
 
 FORMAT_VERSION = 1
 STREAM = "shop-events"
@@ -110,11 +110,11 @@ def sequence_number(shard: int, n: int) -> str:
 
 def producer_fingerprint() -> str:
     """A hash of the producer's code and the schemas: a cached dataset from other code is stale."""
+    import local.producer
     import schemas
-    import streamlake.producer
 
     digest = hashlib.sha256()
-    for package in (streamlake.producer, schemas):
+    for package in (local.producer, schemas):
         assert package.__file__ is not None
         root = Path(package.__file__).parent
         for path in sorted([*root.rglob("*.py"), *root.rglob("*.yaml")]):
@@ -173,7 +173,7 @@ def generate_dataset(
     progress: Callable[[str], None] = print,
 ) -> Dataset:
     """Generate (or reuse) the dataset for ``seed`` and ``events``, split into ``files`` raw files."""
-    from streamlake.producer import iter_events
+    from local.producer import iter_events
 
     root = dataset_dir(bench_home, seed=seed, events=events)
     cached = load_dataset(root)

@@ -4,7 +4,7 @@ Shoppers browse in sessions; a session belongs to a user (or is anonymous until 
 device, a country and its currency, a cart, and orders waiting for payment. Events follow the
 funnel page_view -> add_to_cart -> order_placed -> payment, so ids refer to each other the way
 they would in production. Every value here satisfies the rules in ``schemas/tables/*.yaml``;
-columns this module does not know fall back to :mod:`streamlake.producer.values`.
+columns this module does not know fall back to :mod:`local.producer.values`.
 """
 
 from __future__ import annotations

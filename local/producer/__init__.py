@@ -7,11 +7,11 @@ Library API::
     write_manifest(records, "var/manifests/run.jsonl")
     expected = expected_outcome(load_manifest("var/manifests/run.jsonl"))
 
-The CLI is ``streamlake-produce`` (``python -m streamlake.producer --help``).
+The CLI is ``python -m local.producer --help`` (``make produce ARGS=...``).
 """
 
-from streamlake.producer.generate import DEFAULT_BAD_WEIGHTS, generate_events, iter_events
-from streamlake.producer.manifest import (
+from local.producer.generate import DEFAULT_BAD_WEIGHTS, generate_events, iter_events
+from local.producer.manifest import (
     Expected,
     ManifestRow,
     expected_outcome,
@@ -19,8 +19,8 @@ from streamlake.producer.manifest import (
     open_manifest,
     write_manifest,
 )
-from streamlake.producer.record import BAD_KINDS, BadKind, Kind, ProducedRecord
-from streamlake.producer.send import RetryPolicy, SendError, SendResult, send
+from local.producer.record import BAD_KINDS, BadKind, Kind, ProducedRecord
+from local.producer.send import RetryPolicy, SendError, SendResult, send
 
 __all__ = [
     "BAD_KINDS",

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from local.producer.record import ProducedRecord
 from quality.reasons import UNROUTED
 from streamlake.errors import ConfigError
-from streamlake.producer.record import ProducedRecord
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def load_manifest(path: str | Path) -> list[ManifestRow]:
     """The rows of a manifest, in record index order."""
     path = Path(path)
     if not path.exists():
-        raise ConfigError("manifest", str(path), "an existing manifest file (written by streamlake-produce)")
+        raise ConfigError("manifest", str(path), "an existing manifest file (written by python -m local.producer)")
     opener = gzip.open if path.suffix == ".gz" else open
     rows: list[ManifestRow] = []
     with opener(path, "rt", encoding="utf-8") as lines:

@@ -1,6 +1,6 @@
 """The processing path apart from the emulator: streamlake vs bare Spark vs DuckDB on one dataset.
 
-Every engine reads the same cached events (``jobs.bench_data``) and writes a fresh output directory.
+Every engine reads the same cached events (``bench.data``) and writes a fresh output directory.
 Spark engines share one ``local[2]`` session built by ``jobs.spark_session.build_session`` with the
 ingest job's defaults, so the comparison is about the work done, not the settings.
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from jobs.bench_data import Dataset
+from bench.data import Dataset
 from schemas.model import Stream, Table
 from schemas.types import DataType
 
@@ -69,7 +69,7 @@ def ingest_defaults() -> IngestConfig:
 
 
 def shop_tables() -> tuple[Stream, list[Table]]:
-    from jobs.stream_ingest import declared_tables
+    from jobs.ingest.job import declared_tables
 
     return declared_tables("shop_events")
 
@@ -101,9 +101,9 @@ def time_streamlake(
     files_per_trigger: int | None = None,
 ) -> Timing:
     """Run the file-stream version of the ingest job to completion (AvailableNow) and time it."""
+    from jobs.ingest.job import build_sink, prepare_events
     from jobs.kinesis.schema import SOURCE_SCHEMA
     from jobs.lake.writer import LakeWriter
-    from jobs.stream_ingest import build_sink, prepare_events
 
     out = _fresh(workdir)
     stream, tables = shop_tables()

@@ -1,4 +1,4 @@
-"""``streamlake-produce`` (``python -m streamlake.producer``): generate shop events, put them on Kinesis."""
+"""``python -m local.producer`` (``make produce``): generate shop events, put them on Kinesis."""
 
 from __future__ import annotations
 
@@ -12,17 +12,17 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streamlake import aws
-from streamlake.errors import StreamlakeError
-from streamlake.producer.generate import (
+from local.producer.generate import (
     DEFAULT_BAD_FRACTION,
     DEFAULT_DUPLICATE_FRACTION,
     DEFAULT_OVERSIZED_BYTES,
     iter_events,
 )
-from streamlake.producer.manifest import open_manifest
-from streamlake.producer.send import SendResult, send
-from streamlake.stack import ensure_stream
+from local.producer.manifest import open_manifest
+from local.producer.send import SendResult, send
+from local.stack import ensure_stream
+from streamlake import aws
+from streamlake.errors import StreamlakeError
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ ENDPOINT_ENV = "STREAMLAKE_KINESIS_ENDPOINT"
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="streamlake-produce",
+        prog="python -m local.producer",
         description="Generate seeded shop events (valid, bad and duplicate, each with its expected outcome) "
         "and put them on a Kinesis stream; optionally write a manifest for exactness checks.",
     )

@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jobs.bench_memory import cpu_snapshot
-from jobs.bench_stats import percentile
+from bench.memory import cpu_snapshot
+from bench.stats import percentile
 
 SHARDS = 4
 _BATCH_LINE = re.compile(r"\bbatch batch=(\d+) read=(\d+) .*?duration_ms=(\d+)")
@@ -142,9 +142,9 @@ def measure_latency(
     drain_timeout: float = 90.0,
 ) -> LatencyResult:
     """Run the ingest job, put ``rate`` events/s for ``seconds``, and time each event to the lake."""
+    from local.producer import generate_events, send
+    from local.stack import ensure_stream
     from schemas import load_stream
-    from streamlake.producer import generate_events, send
-    from streamlake.stack import ensure_stream
 
     stream = f"bench-latency-{uuid.uuid4().hex[:8]}"
     kinesis = stack.client("kinesis")

@@ -15,8 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
-from streamlake.errors import ConfigError, StreamlakeError
-from streamlake.producer.batching import (
+from local.producer.batching import (
     MAX_RECORDS_PER_CALL,
     Entry,
     ShardMap,
@@ -24,7 +23,8 @@ from streamlake.producer.batching import (
     batches,
     plain_entries,
 )
-from streamlake.producer.record import ProducedRecord
+from local.producer.record import ProducedRecord
+from streamlake.errors import ConfigError, StreamlakeError
 
 log = logging.getLogger(__name__)
 

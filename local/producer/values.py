@@ -1,6 +1,6 @@
 """Generic value generation from a column's declared type and rules.
 
-Used for every column the shop domain (:mod:`streamlake.producer.shop`) does not know, so a new
+Used for every column the shop domain (:mod:`local.producer.shop`) does not know, so a new
 table in ``schemas/tables`` produces valid events without producer changes. Each factory is built
 once per column and then called per event with the seeded RNG, which keeps generation fast.
 """
@@ -142,7 +142,7 @@ def _string_factory(rules: Rules, where: str) -> ValueFactory:
             if not pattern.search(sample) or len(sample) > max_len:
                 raise SchemaError(
                     f"column {where!r}: cannot generate values for regex {rules.regex!r} within "
-                    f"max_length {max_len}; give it a generator in streamlake/producer/shop.py"
+                    f"max_length {max_len}; give it a generator in local/producer/shop.py"
                 )
         return sampler
     return lambda rng: "".join(rng.choices(_WORD, k=rng.randint(1, max(1, min(max_len, 12)))))
@@ -173,7 +173,7 @@ def regex_sampler(regex: str, *, where: str = "?") -> ValueFactory:
         elif ch in "()|.^$":
             raise SchemaError(
                 f"column {where!r}: regex {regex!r} uses {ch!r}, which the sample generator does not "
-                "support; give the column a generator in streamlake/producer/shop.py"
+                "support; give the column a generator in local/producer/shop.py"
             )
         else:
             alphabet, i = ch, i + 1

@@ -1,4 +1,4 @@
-"""``python -m streamlake.stack``: run the local stack in the foreground, or around one command."""
+"""``python -m local.stack``: run the local stack in the foreground, or around one command."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from local.stack.local import local_stack
 from streamlake.errors import StreamlakeError
-from streamlake.stack.local import local_stack
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m streamlake.stack",
+        prog="python -m local.stack",
         description="Start kinesalite (Kinesis) and a moto server (S3, Glue, ...) on free loopback ports. "
         "They stop when this command stops; nothing outlives it.",
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobs.kinesis import kpl
-from streamlake.producer.record import ProducedRecord
+from local.producer.record import ProducedRecord
 
 log = logging.getLogger(__name__)
 

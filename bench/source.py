@@ -83,8 +83,8 @@ class LoopRun:
 
 def produce(kinesis: Any, stream: str, *, events: int, seed: int, progress: Callable[[str], None] = print) -> Produced:
     """Create ``stream`` (4 shards) and put ``events`` seeded producer events on it."""
-    from streamlake.producer import generate_events, send
-    from streamlake.stack import ensure_stream
+    from local.producer import generate_events, send
+    from local.stack import ensure_stream
 
     ensure_stream(kinesis, stream, shards=SHARDS)
     records = generate_events(events, seed=seed, now=datetime.now(UTC))

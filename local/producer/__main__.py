@@ -1,0 +1,5 @@
+import sys
+
+from local.producer.cli import main
+
+sys.exit(main())

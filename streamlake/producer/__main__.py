@@ -1,5 +1,0 @@
-import sys
-
-from streamlake.producer.cli import main
-
-sys.exit(main())

@@ -1,5 +1,0 @@
-import sys
-
-from streamlake.stack.cli import main
-
-sys.exit(main())
