@@ -22,6 +22,16 @@ class ConfigError(StreamlakeError, ValueError):
         super().__init__(f"invalid config {key}={value!r}: expected {expected}")
 
 
+class PreflightError(ConfigError):
+    """A check before any work found the config pointing at something missing or unreachable
+    (an unknown stream, an endpoint or bucket that does not answer). Exit code 2, like any
+    configuration error."""
+
+    def __init__(self, message: str) -> None:
+        StreamlakeError.__init__(self, message)
+        self.key, self.value, self.expected = "", None, message
+
+
 class SchemaError(StreamlakeError, ValueError):
     """A table declaration in schemas/ is malformed."""
 

@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from jobs.kinesis.options import parse_timestamp_ms
 from streamlake import home
 from streamlake.config import non_negative, option, parse, positive
+from streamlake.errors import ConfigError
 
 StartingPosition = Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
 _DURATION = re.compile(r"^\d+\s+(second|seconds|minute|minutes|hour|hours|day|days)$")
@@ -52,7 +54,9 @@ class IngestConfig:
         "Records larger than this are quarantined as oversized", default=512 * 1024, validate=positive
     )
     dedup_window: str = option(
-        "Window in which a repeated event key is a producer retry", default="1 hour", validate=_duration
+        "How long (processing time) an accepted event's key is remembered to drop producer retries",
+        default="1 hour",
+        validate=_duration,
     )
     max_records_per_file: int = option("Cap on rows per Parquet file", default=1_000_000, validate=positive)
     glue_database: str | None = option("Glue database to register tables and partitions in (unset: no catalog)")
@@ -92,7 +96,11 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         "with quarantine, de-duplication and Glue catalog registration.",
     )
     if config.starting_position == "AT_TIMESTAMP" and not config.starting_timestamp:
-        from streamlake.errors import ConfigError
-
         raise ConfigError("--starting-timestamp", None, "a timestamp when --starting-position is AT_TIMESTAMP")
+    if config.starting_timestamp is not None:
+        if config.starting_position != "AT_TIMESTAMP":
+            raise ConfigError(
+                "--starting-timestamp", config.starting_timestamp, "no value unless --starting-position is AT_TIMESTAMP"
+            )
+        parse_timestamp_ms("--starting-timestamp", config.starting_timestamp)
     return config.resolved()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streamlake import aws, home
-from streamlake.errors import ConfigError
+from streamlake.errors import ConfigError, LakeError, PreflightError, SourceError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -35,7 +35,7 @@ def run_ingest(config: IngestConfig) -> RunSummary:
     from jobs.ingest.monitor import Monitor
     from jobs.ingest.preflight import check_lake, check_writable_dir
     from jobs.ingest.runs import check_new_checkpoint
-    from jobs.kinesis import KinesisDataSource
+    from jobs.kinesis import KinesisDataSource, KinesisOptions
     from jobs.kinesis.progress import epoch_stats, validate_stream
     from jobs.lake.fs import filesystem_for, is_s3
     from jobs.lake.writer import LakeWriter
@@ -49,8 +49,14 @@ def run_ingest(config: IngestConfig) -> RunSummary:
 
     s3 = aws.client("s3", endpoint_url=config.aws_endpoint_url, region=config.region)
     # Fail before Spark starts: unknown stream, unreachable endpoint, unwritable lake or checkpoint.
-    validate_stream(config.stream, endpoint_url=config.endpoint_url, region=config.region, timeout=10)
-    check_lake(lake, s3=s3)
+    # Each is the config's fault, so each is a configuration error (exit code 2).
+    try:
+        validate_stream(config.stream, endpoint_url=config.endpoint_url, region=config.region, timeout=10)
+        check_lake(lake, s3=s3)
+    except (SourceError, LakeError) as exc:
+        raise PreflightError(str(exc)) from exc
+    options = source_options(config)
+    KinesisOptions.parse(options)  # every source option checked now, not inside Spark
     if not checkpoint.startswith("s3://"):
         check_writable_dir("--checkpoint", checkpoint)
 
@@ -88,21 +94,9 @@ def run_ingest(config: IngestConfig) -> RunSummary:
         shuffle_partitions=config.shuffle_partitions,
     )
     spark.dataSource.register(KinesisDataSource)
-    reader = (
-        spark.readStream.format("kinesis")
-        .option("streamName", config.stream)
-        .option("region", config.region)
-        .option("startingPosition", config.starting_position)
-        .option("metadataPath", config.metadata_path)
-        .option("maxRecordsPerShard", str(config.max_records_per_shard))
-        .option("maxBytesPerShard", str(config.max_bytes_per_shard))
-    )
-    if config.endpoint_url:
-        reader = reader.option("endpointUrl", config.endpoint_url)
-    if config.metadata_path.startswith("s3://") and config.aws_endpoint_url:
-        reader = reader.option("s3EndpointUrl", config.aws_endpoint_url)
-    if config.starting_timestamp:
-        reader = reader.option("startingTimestamp", config.starting_timestamp)
+    reader = spark.readStream.format("kinesis")
+    for key, value in options.items():
+        reader = reader.option(key, value)
     raw = reader.load()
     prepared = prepare_events(raw, config, stream_decl, tables)
     # Local Spark has no S3A connector: it stages on local disk and the writer uploads to S3.
@@ -160,6 +154,25 @@ def run_ingest(config: IngestConfig) -> RunSummary:
         summary.caught_up,
     )
     return summary
+
+
+def source_options(config: IngestConfig) -> dict[str, str]:
+    """The Kinesis source's options for this config (see jobs/kinesis/options.py)."""
+    options = {
+        "streamName": config.stream,
+        "region": config.region,
+        "startingPosition": config.starting_position,
+        "metadataPath": config.metadata_path,
+        "maxRecordsPerShard": str(config.max_records_per_shard),
+        "maxBytesPerShard": str(config.max_bytes_per_shard),
+    }
+    if config.endpoint_url:
+        options["endpointUrl"] = config.endpoint_url
+    if config.metadata_path.startswith("s3://") and config.aws_endpoint_url:
+        options["s3EndpointUrl"] = config.aws_endpoint_url
+    if config.starting_timestamp:
+        options["startingTimestamp"] = config.starting_timestamp
+    return options
 
 
 def declared_tables(events: str) -> tuple[Stream, list[Table]]:

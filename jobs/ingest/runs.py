@@ -17,7 +17,7 @@ from typing import Any
 
 from jobs.lake.fs import LakeFS, filesystem_for
 from jobs.lake.layout import RUNS
-from streamlake.errors import LakeError
+from streamlake.errors import LakeError, PreflightError
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def check_new_checkpoint(lake: LakeFS, checkpoint_fs: LakeFS, *, allowed: bool, 
     if not runs:
         return
     last = max(runs, key=lambda f: f.mtime)
-    raise LakeError(
+    raise PreflightError(
         f"the checkpoint is new but the lake already holds batches from {len(runs)} earlier checkpoint(s) "
         f"(latest claimed {datetime.fromtimestamp(last.mtime, UTC).isoformat(timespec='seconds')}). "
         f"Starting at {starting_position} could load records twice. Restore the original checkpoint, or "

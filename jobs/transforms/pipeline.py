@@ -25,5 +25,5 @@ def prepare(
     df = raw.transform(lambda d: decode(d, tables=tables, stream=stream, max_record_bytes=max_record_bytes))
     df = df.transform(lambda d: parse_tables(d, tables=tables))
     if dedup_window:
-        df = drop_retries(df, window=dedup_window)
+        df = drop_retries(df, tables=tables, window=dedup_window)
     return df

@@ -22,7 +22,7 @@ def _run(argv: list[str], caplog: pytest.LogCaptureFixture) -> tuple[int, str]:
 
 def test_unknown_stream(stack, home: Path, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
     code, text = _run(["--stream", "no-such-stream", "--endpoint-url", stack.kinesis_endpoint], caplog)
-    assert code != 0
+    assert code == 2
     assert "no-such-stream" in text
     assert not (home / "lake").exists() or not any((home / "lake").rglob("*.parquet"))
 
@@ -30,7 +30,7 @@ def test_unknown_stream(stack, home: Path, caplog: pytest.LogCaptureFixture) -> 
 def test_unreachable_endpoint(home: Path, caplog: pytest.LogCaptureFixture) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     code, text = _run(["--stream", "s", "--endpoint-url", dead], caplog)
-    assert code != 0
+    assert code == 2
     assert "127.0.0.1" in text
 
 
@@ -55,3 +55,17 @@ def test_lake_path_blocked_by_a_file(stack, tmp_path: Path, caplog: pytest.LogCa
 def test_bad_flag_value(caplog: pytest.LogCaptureFixture) -> None:
     code, text = _run(["--trigger-seconds", "zero"], caplog)
     assert code == 2 and "--trigger-seconds" in text
+
+
+def test_an_unparseable_starting_timestamp_fails_before_spark(caplog: pytest.LogCaptureFixture) -> None:
+    argv = ["--starting-position", "AT_TIMESTAMP", "--starting-timestamp", "last tuesday"]
+    code, text = _run(argv, caplog)
+    assert code == 2 and "--starting-timestamp" in text and "'last tuesday'" in text
+    assert "startingTimestamp" not in text  # the flag the user typed, not the source's option
+
+
+def test_an_unreachable_s3_lake_is_a_configuration_error(stack, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    ensure_stream(stack.client("kinesis"), "cfg-s3", shards=1)
+    argv = ["--stream", "cfg-s3", "--endpoint-url", stack.kinesis_endpoint, "--lake", "s3://no-such-bucket/lake"]
+    code, text = _run([*argv, "--aws-endpoint-url", stack.aws_endpoint], caplog)
+    assert code == 2 and "no-such-bucket" in text

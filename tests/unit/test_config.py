@@ -39,6 +39,13 @@ def test_config_is_frozen() -> None:
         (["--starting-position", "EARLIEST"], {}, "--starting-position", "TRIM_HORIZON, LATEST, AT_TIMESTAMP"),
         (["--starting-position", "AT_TIMESTAMP"], {}, "--starting-timestamp", "AT_TIMESTAMP"),
         (["--dedup-window", "an hour"], {}, "--dedup-window", "1 hour"),
+        (
+            ["--starting-position", "AT_TIMESTAMP", "--starting-timestamp", "yesterday"],
+            {},
+            "--starting-timestamp",
+            "ISO-8601",
+        ),
+        (["--starting-timestamp", "2026-11-01T00:00:00Z"], {}, "--starting-timestamp", "unless --starting-position"),
         ([], {"STREAMLAKE_UNTIL_CAUGHT_UP": "maybe"}, "STREAMLAKE_UNTIL_CAUGHT_UP", "boolean"),
     ],
 )
@@ -66,3 +73,8 @@ def test_help_lists_every_flag_with_its_env_var(capsys) -> None:  # type: ignore
         "STREAMLAKE_KINESIS_ENDPOINT",
     ):
         assert flag in out
+
+
+def test_a_starting_timestamp_is_parsed_before_any_work() -> None:
+    config = parse_config(["--starting-position", "AT_TIMESTAMP", "--starting-timestamp", "2026-11-01T00:00:00Z"])
+    assert config.starting_timestamp == "2026-11-01T00:00:00Z"

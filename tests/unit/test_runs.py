@@ -8,7 +8,7 @@ import pytest
 
 from jobs.ingest.runs import RUN_STRIDE, check_new_checkpoint, claim_run
 from jobs.lake.fs import filesystem_for
-from streamlake.errors import LakeError
+from streamlake.errors import LakeError, PreflightError
 
 
 def test_each_checkpoint_gets_its_own_ordinal_and_keeps_it(tmp_path: Path) -> None:
@@ -28,7 +28,7 @@ def test_new_checkpoint_over_a_used_lake_is_refused_unless_allowed(tmp_path: Pat
     fresh = filesystem_for(str(tmp_path / "ckpt"))
     check_new_checkpoint(lake, fresh, allowed=False, starting_position="TRIM_HORIZON")  # empty lake: fine
     claim_run(lake, "old-query")
-    with pytest.raises(LakeError, match="--allow-new-checkpoint"):
+    with pytest.raises(PreflightError, match="--allow-new-checkpoint"):
         check_new_checkpoint(lake, fresh, allowed=False, starting_position="TRIM_HORIZON")
     check_new_checkpoint(lake, fresh, allowed=True, starting_position="AT_TIMESTAMP")
     fresh.write_bytes("metadata", b'{"id": "old-query"}')  # the original checkpoint, restored
