@@ -136,6 +136,7 @@ def time_kinesis_source(
         .option("metadataPath", metadata)
         .option("maxRecordsPerShard", str(config.max_records_per_shard))
         .option("maxBytesPerShard", str(config.max_bytes_per_shard))
+        .option("emulatorQuirks", "true")  # kinesalite
         .load()
     )
     started = time.perf_counter()

@@ -33,6 +33,15 @@ class IngestConfig:
         "Endpoint for S3 and Glue (unset: the AWS defaults); the local stack sets it to moto",
         env="STREAMLAKE_AWS_ENDPOINT",
     )
+    emulator_quirks: bool = option(
+        "Work around the local Kinesis emulator (kinesalite); the local stack sets it, never set it on AWS",
+        default=False,
+    )
+    kinesis_read_timeout: float = option(
+        "Seconds a Kinesis read may take before it is retried (with backoff, from the same position)",
+        default=30.0,
+        validate=positive,
+    )
     region: str = option("AWS region", default="us-east-1")
     lake: str | None = option("Lake root: a directory or s3://bucket/prefix (default: var/lake)")
     checkpoint: str | None = option("Spark checkpoint location (default: var/checkpoints/<stream>)")

@@ -165,6 +165,7 @@ def source_options(config: IngestConfig) -> dict[str, str]:
         "metadataPath": config.metadata_path,
         "maxRecordsPerShard": str(config.max_records_per_shard),
         "maxBytesPerShard": str(config.max_bytes_per_shard),
+        "readTimeoutSec": str(config.kinesis_read_timeout),
     }
     if config.endpoint_url:
         options["endpointUrl"] = config.endpoint_url
@@ -172,6 +173,8 @@ def source_options(config: IngestConfig) -> dict[str, str]:
         options["s3EndpointUrl"] = config.aws_endpoint_url
     if config.starting_timestamp:
         options["startingTimestamp"] = config.starting_timestamp
+    if config.emulator_quirks:
+        options["emulatorQuirks"] = "true"
     return options
 
 

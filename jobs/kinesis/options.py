@@ -72,7 +72,13 @@ class KinesisOptions:
       report "no new data" until this long after, so idle streams skip batches and
       ``processAllAvailable()`` returns
     * ``deaggregate`` (default true), ``arrowBatches`` (default true; false yields tuples)
-    * ``clockSkewMarginMs`` (default 2000), ``atTimestampTimeoutSec`` (default 1): see task/reader
+    * ``clockSkewMarginMs`` (default 2000): see task.decide_end
+    * ``readTimeoutSec`` (default 30): how long an executor's Kinesis call may take; a slower one
+      is retried with backoff and jitter, from the same position
+    * ``emulatorQuirks`` (default false): for kinesalite only, which never answers
+      GetShardIterator(AT_TIMESTAMP) when nothing arrived since; a call slower than
+      ``atTimestampTimeoutSec`` (default 1) is then answered by a walk from TRIM_HORIZON that skips
+      what arrived earlier. Off, every timeout is retried with backoff and never moves a position
     """
 
     stream_name: str
@@ -92,6 +98,8 @@ class KinesisOptions:
     arrow_batches: bool = True
     clock_skew_margin_ms: int = 2_000
     at_timestamp_timeout_sec: float = 1.0
+    emulator_quirks: bool = False
+    read_timeout_sec: float = 30.0
 
     @classmethod
     def parse(cls, options: Mapping[str, str]) -> KinesisOptions:
@@ -141,6 +149,8 @@ class KinesisOptions:
             arrow_batches=_bool(raw, "arrowBatches", True),
             clock_skew_margin_ms=_int(raw, "clockSkewMarginMs", 2_000, low=0),
             at_timestamp_timeout_sec=_float(raw, "atTimestampTimeoutSec", 1.0, low=0.05),
+            emulator_quirks=_bool(raw, "emulatorQuirks", False),
+            read_timeout_sec=_float(raw, "readTimeoutSec", 30.0, low=0.05),
         )
 
 
@@ -149,7 +159,8 @@ _OPTION_NAMES: tuple[str, ...] = (
     "startingPosition", "startingTimestamp", "metadataPath",
     "maxRecordsPerShard", "maxBytesPerShard", "maxFetchTimeSec", "maxCallsPerSecPerShard",
     "describeShardIntervalSec", "failOnDataLoss", "retainEpochs", "idleIntervalSec",
-    "deaggregate", "arrowBatches", "clockSkewMarginMs", "atTimestampTimeoutSec",
+    "deaggregate", "arrowBatches", "clockSkewMarginMs", "atTimestampTimeoutSec", "emulatorQuirks",
+    "readTimeoutSec",
 )  # fmt: skip
 _KNOWN = frozenset(n.lower() for n in _OPTION_NAMES)
 

@@ -106,11 +106,16 @@ class ShardReader:
         rng: Callable[[], float] | None = None,
         closed: bool = False,
         timestamp_client: Any = None,
+        emulator_quirks: bool = False,
     ) -> None:
         self.client = client
-        # GetShardIterator(AT_TIMESTAMP) goes through a client with a short read timeout: kinesalite
-        # never answers it when no record has arrived since the timestamp (see _NothingSince).
+        # Only with emulator_quirks: GetShardIterator(AT_TIMESTAMP) goes through a client with a
+        # short read timeout, because kinesalite never answers it when no record has arrived since
+        # the timestamp. On AWS a timeout is only a slow call: it is retried, never interpreted.
         self.timestamp_client = timestamp_client if timestamp_client is not None else client
+        self.emulator_quirks = emulator_quirks
+        # Set while an AT_TIMESTAMP start is emulated by a walk from TRIM_HORIZON (see _iterator).
+        self._not_before_ms: int | None = None
         # ListShards showed the shard closed: read on to the real end even past an empty
         # "at the tip" response (kinesalite hands out one more iterator before the end).
         self.closed = closed
@@ -145,7 +150,8 @@ class ShardReader:
         while True:
             limit = max(1, min(KINESIS_MAX_LIMIT, budget.max_records - stats.fetched))
             resp, iterator = self._get_records(iterator, limit)
-            records = resp.get("Records") or []
+            page = len(resp.get("Records") or [])  # before an emulated AT_TIMESTAMP drops any
+            records = self._since_start(resp)
             self._account(records, resp)
             if records:
                 yield records
@@ -157,7 +163,7 @@ class ShardReader:
                 return
             iterator = next_iterator
             behind = resp.get("MillisBehindLatest")
-            if (behind == 0 or (behind is None and not records)) and len(records) < limit and not self.closed:
+            if (behind == 0 or (behind is None and not page)) and page < limit and not self.closed:
                 stats.caught_up = True
                 stats.stop_reason = "caught_up"
                 return
@@ -197,7 +203,7 @@ class ShardReader:
         while True:
             limit = max(1, min(KINESIS_MAX_LIMIT, expected_fetched - self.stats.fetched))
             resp, iterator = self._get_records(iterator, limit)
-            records = resp.get("Records") or []
+            records = self._since_start(resp)
             done = False
             if target is not None:
                 for i, rec in enumerate(records):
@@ -231,6 +237,21 @@ class ShardReader:
                 return
 
     # --- calls -----------------------------------------------------------------------------
+
+    def _since_start(self, resp: dict[str, Any]) -> list[dict[str, Any]]:
+        """The response's records, less those an emulated AT_TIMESTAMP start must skip.
+
+        Like Kinesis, the position is the first record that arrived at or after the timestamp;
+        every record after that one counts, whatever its own arrival time.
+        """
+        records: list[dict[str, Any]] = resp.get("Records") or []
+        if self._not_before_ms is None or not records:
+            return records
+        first = next((i for i, r in enumerate(records) if (_arrival_ms(r) or 0) >= self._not_before_ms), None)
+        if first is None:
+            return []
+        self._not_before_ms = None
+        return records[first:]
 
     def _lost(self, what: str, fail: bool) -> None:
         message = f"replaying {self.stream}/{self.shard_id} from {self._start.encode()}: {what}"
@@ -329,11 +350,13 @@ class ShardReader:
                 self._backoff(attempt, "GetShardIterator", exc)
                 attempt += 1
             except ReadTimeoutError as exc:
-                if at_timestamp and nothing_ok:
-                    # kinesalite answers AT_TIMESTAMP only once a record at or after it exists; on AWS
-                    # a timeout here is rare and this costs nothing: we read nothing, move nothing.
-                    log.debug("GetShardIterator AT_TIMESTAMP timed out on %s: no record since", self.shard_id)
-                    raise _NothingSince(wall_ms) from exc
+                if at_timestamp and self.emulator_quirks:
+                    # kinesalite answers AT_TIMESTAMP only once a record at or after it exists. A
+                    # timeout proves nothing (the call may only be slow), so emulate the position
+                    # from what is really there: walk from TRIM_HORIZON, skip what arrived before.
+                    log.debug("GetShardIterator AT_TIMESTAMP timed out on %s: walking from TRIM_HORIZON", self.shard_id)
+                    self._not_before_ms = position.timestamp_ms
+                    return self._iterator(Position.trim_horizon())
                 self._backoff(attempt, "GetShardIterator", exc)
                 attempt += 1
             except BotoCoreError as exc:

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 FULL_HASH_RANGE = (0, 2**128 - 1)
 
 # Executors count and pace throttles themselves (see reader.py), so their client must not retry.
-_EXECUTOR_CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=30)
+# total_max_attempts counts the first call; botocore's max_attempts counts retries only (1 = one retry).
+_EXECUTOR_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=30)
 
 
 @dataclass(frozen=True)

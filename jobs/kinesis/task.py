@@ -65,12 +65,13 @@ def read_partition(
         return  # an empty epoch replays as empty, with no Kinesis call
     began = time.monotonic()
     reader = ShardReader(
-        client if client is not None else kinesis_client(opts, executor=True),
+        client if client is not None else kinesis_client(opts, executor=True, read_timeout=opts.read_timeout_sec),
         timestamp_client=(
-            client
-            if client is not None
-            else kinesis_client(opts, executor=True, read_timeout=opts.at_timestamp_timeout_sec)
+            kinesis_client(opts, executor=True, read_timeout=opts.at_timestamp_timeout_sec)
+            if client is None and opts.emulator_quirks
+            else None
         ),
+        emulator_quirks=opts.emulator_quirks,
         stream=opts.stream_name,
         shard_id=part.shard_id,
         budget=opts.budget,

@@ -43,6 +43,8 @@ class LocalStack:
         return {
             "STREAMLAKE_KINESIS_ENDPOINT": self.kinesis_endpoint,
             "STREAMLAKE_AWS_ENDPOINT": self.aws_endpoint,
+            # kinesalite never answers GetShardIterator(AT_TIMESTAMP) with nothing since; never on AWS.
+            "STREAMLAKE_EMULATOR_QUIRKS": "true",
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "streamlake"),

@@ -77,3 +77,36 @@ def test_throttling_expired_iterators_emulator_restart_and_aggregates(stack: Any
     assert injected.get("ExpiredIteratorException", 0) > 0
     result = check(tmp_path / "lake", records, load_stream("shop_events").tables)
     assert result.exact, result.explain()
+
+
+def test_slow_calls_never_move_a_position(stack: Any, tmp_path: Path) -> None:
+    """GetShardIterator and GetRecords answered after the client gave up, at random, during an
+    AT_TIMESTAMP backfill and while new records keep arriving: nothing skipped, nothing doubled."""
+    kinesis = stack.client("kinesis")
+    ensure_stream(kinesis, "slow", shards=2)
+    since = datetime.now(UTC)
+    time.sleep(1.1)  # every record below arrives after the starting timestamp
+    records = generate_events(1500, seed=21, now=datetime.now(UTC))
+    send(records, kinesis_client=kinesis, stream="slow", progress=False)
+    # Each shard's first GetShardIterator (the AT_TIMESTAMP start) is slow, then a third of all calls.
+    with FaultyKinesisProxy(stack.kinesis_endpoint, seed=5, slow=0.35, delay=1.6, slow_first_iterators=2) as proxy:
+        env = {**os.environ, **stack.env(), "STREAMLAKE_KINESIS_ENDPOINT": proxy.endpoint}
+        argv = [
+            sys.executable, "-m", "jobs.stream_ingest", "--stream", "slow",
+            "--lake", str(tmp_path / "lake"), "--checkpoint", str(tmp_path / "ckpt"),
+            "--starting-position", "AT_TIMESTAMP", "--starting-timestamp", since.isoformat(),
+            "--kinesis-read-timeout", "1", "--trigger-seconds", "1", "--until-caught-up",
+            "--max-records-per-shard", "200", "--master", "local[2]", "--shuffle-partitions", "2",
+            "--no-progress", "--timeout-seconds", "400",
+        ]  # fmt: skip
+        log = tmp_path / "job.log"
+        with open(log, "wb") as out:
+            job = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+            more = generate_events(500, seed=22, now=datetime.now(UTC))
+            send(more, kinesis_client=kinesis, stream="slow", progress=False)
+            code = job.wait(timeout=400)
+        assert code == 0, log.read_text(errors="replace")[-4000:]
+        injected = dict(proxy.injected)
+    result = check(tmp_path / "lake", records + more, load_stream("shop_events").tables)
+    assert result.exact, result.explain()
+    assert injected.get("slow_GetShardIterator", 0) > 0 and injected.get("slow_GetRecords", 0) > 0, injected

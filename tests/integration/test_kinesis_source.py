@@ -82,6 +82,7 @@ def start(kspark: Any, stack: Any, stream: str, tmp: Path, sink: Collector, **op
         .option("startingPosition", "TRIM_HORIZON")
         .option("metadataPath", str(tmp / "meta"))
         .option("describeShardIntervalSec", "1")
+        .option("emulatorQuirks", "true")  # kinesalite
     )
     for key, value in options.items():
         reader = reader.option(key, value)

@@ -49,6 +49,7 @@ def options(stack: Any, stream: str, meta: str, **extra: str) -> KinesisOptions:
             "metadataPath": meta,
             "startingPosition": "TRIM_HORIZON",
             "describeShardIntervalSec": "0",
+            "emulatorQuirks": "true",  # kinesalite
             **extra,
         }
     )

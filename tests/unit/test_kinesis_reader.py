@@ -62,7 +62,8 @@ class FakeKinesis:
         self.closed = False
         self.behind_always_zero = False
         self.one_more_iterator = False
-        self.hang_without_newer = False
+        self.hang_without_newer = False  # kinesalite: AT_TIMESTAMP with nothing since never answers
+        self.slow_iterator_calls = 0  # this many GetShardIterator calls time out first (a slow network)
         self.limits: list[int] = []
         self.iterator_requests: list[dict[str, Any]] = []
         self.call_times: list[float] = []
@@ -83,6 +84,9 @@ class FakeKinesis:
 
     def get_shard_iterator(self, *, StreamName: str, ShardId: str, ShardIteratorType: str, **kw: Any) -> dict[str, Any]:
         self.iterator_requests.append({"type": ShardIteratorType, **kw})
+        if self.slow_iterator_calls > 0:
+            self.slow_iterator_calls -= 1
+            raise ReadTimeoutError(endpoint_url="http://slow")
         if ShardId != self.shard_id:
             raise client_error("ResourceNotFoundException", op="GetShardIterator")
         if ShardIteratorType == "TRIM_HORIZON":
@@ -126,11 +130,19 @@ class FakeKinesis:
         return resp
 
 
-def make_reader(fake: FakeKinesis, clock: FakeClock | None = None, **budget: Any) -> ShardReader:
+def make_reader(
+    fake: FakeKinesis, clock: FakeClock | None = None, *, emulator_quirks: bool = False, **budget: Any
+) -> ShardReader:
     clock = clock or FakeClock()
     fake.clock = clock
     return ShardReader(
-        fake, stream="s", shard_id=fake.shard_id, budget=ReadBudget(**budget), clock=clock, rng=lambda: 1.0
+        fake,
+        stream="s",
+        shard_id=fake.shard_id,
+        budget=ReadBudget(**budget),
+        clock=clock,
+        rng=lambda: 1.0,
+        emulator_quirks=emulator_quirks,
     )
 
 
@@ -237,15 +249,46 @@ def test_a_shard_listed_as_closed_is_read_to_its_real_end() -> None:
     assert closed_reader.stats.shard_end and not closed_reader.stats.caught_up
 
 
-def test_an_at_timestamp_start_with_nothing_since_is_at_the_tip_without_reading() -> None:
+def test_a_slow_at_timestamp_call_is_retried_and_never_moves_the_position() -> None:
+    """On AWS a read timeout is only a slow call: the records after the timestamp are all read."""
+    fake = FakeKinesis(n=5)
+    fake.slow_iterator_calls = 3  # the first three GetShardIterator calls time out
+    start = Position.at_timestamp(int((T0 + timedelta(seconds=2)).timestamp() * 1000))
+    reader = make_reader(fake)
+    assert seqs(reader.read(start)) == [r["SequenceNumber"] for r in fake.records[2:]]
+    assert reader.stats.retries == 3 and reader.stats.last_seq == fake.records[-1]["SequenceNumber"]
+
+
+def test_a_slow_call_with_nothing_since_retries_until_it_gives_up_without_claiming_a_tip() -> None:
+    fake = FakeKinesis(n=3)
+    fake.hang_without_newer = True  # kinesalite's behaviour, seen without the emulator option
+    later = Position.at_timestamp(int((T0 + timedelta(hours=1)).timestamp() * 1000))
+    reader = make_reader(fake, max_retries=4)
+    with pytest.raises(SourceError, match="GetShardIterator"):
+        list(reader.read(later))
+    assert reader.stats.tip_ms is None and not reader.stats.caught_up
+
+
+def test_with_emulator_quirks_an_unanswered_at_timestamp_walks_from_the_start() -> None:
     fake = FakeKinesis(n=3)
     fake.hang_without_newer = True
     later = Position.at_timestamp(int((T0 + timedelta(hours=1)).timestamp() * 1000))
-    reader = make_reader(fake)
+    reader = make_reader(fake, emulator_quirks=True)
     assert seqs(reader.read(later)) == []
-    assert reader.stats.caught_up and reader.stats.stop_reason == "nothing_since_timestamp"
-    assert fake.limits == [] and reader.stats.tip_ms is not None
+    assert reader.stats.caught_up and reader.stats.tip_ms is not None  # the tip was really seen
+    assert [r["type"] for r in fake.iterator_requests] == ["AT_TIMESTAMP", "TRIM_HORIZON"]
 
+    # A slow answer while records do exist after the timestamp: they are read, none skipped.
+    fake = FakeKinesis(n=5)
+    fake.slow_iterator_calls = 1
+    start = Position.at_timestamp(int((T0 + timedelta(seconds=2)).timestamp() * 1000))
+    reader = make_reader(fake, emulator_quirks=True)
+    assert seqs(reader.read(start)) == [r["SequenceNumber"] for r in fake.records[2:]]
+    assert reader.stats.fetched == 3
+
+
+def test_a_timestamp_ahead_of_kinesis_is_the_tip_and_an_earlier_one_reads_on() -> None:
+    fake = FakeKinesis(n=3)
     future = Position.at_timestamp(int((T0 + timedelta(days=2)).timestamp() * 1000))
     reader = make_reader(fake)
     assert seqs(reader.read(future)) == [] and reader.stats.caught_up  # clock ahead of Kinesis
