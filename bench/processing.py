@@ -119,7 +119,7 @@ def time_streamlake(
     if mode == "full":
         lake = str(out / "lake")
         writer = LakeWriter(lake_uri=lake, max_records_per_file=config.max_records_per_file)
-        sink, _ = build_sink(writer, tables, checkpoint=checkpoint)
+        sink, _ = build_sink(writer, tables, config, checkpoint=checkpoint)
     started = time.perf_counter()
     query = (
         frame.writeStream.queryName(f"bench_{mode}")

@@ -45,6 +45,10 @@ def build_session(
         # Only takes effect when this call launches the JVM (local runs, tests); under spark-submit
         # the cluster's settings apply. Spark's 1 GiB default is too small for 1M-row batches.
         conf["spark.driver.memory"] = os.environ.get("STREAMLAKE_DRIVER_MEMORY", "4g")
+        # Catalyst walks the job's wide plans recursively; on a cold, loaded JVM (interpreted frames
+        # are large) the stream thread overflowed the default 1 MiB stack once in tests. EMR and Glue
+        # set their own driver options.
+        conf["spark.driver.extraJavaOptions"] = "-Xss8m"
     conf.update(extra_conf or {})
     for key, value in conf.items():
         builder = builder.config(key, value)

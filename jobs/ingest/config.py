@@ -16,6 +16,9 @@ StartingPosition = Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
 _DURATION = re.compile(r"^\d+\s+(second|seconds|minute|minutes|hour|hours|day|days)$")
 
 
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
 def _duration(value: object) -> str | None:
     return None if value is None or _DURATION.match(str(value)) else "a Spark interval like '1 hour' or '30 minutes'"
 
@@ -87,6 +90,12 @@ class IngestConfig:
         lake = self.lake or str(home.lake_dir())
         checkpoint = self.checkpoint or str(home.checkpoint_dir() / self.stream)
         return replace(self, lake=lake, checkpoint=checkpoint)
+
+    @property
+    def dedup_window_seconds(self) -> float:
+        """``--dedup-window`` in seconds (validated as ``<n> <unit>`` at parse time)."""
+        number, unit = self.dedup_window.split()
+        return float(number) * _UNIT_SECONDS[unit.rstrip("s")]
 
     @property
     def metadata_path(self) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,8 @@ def run_ingest(config: IngestConfig) -> RunSummary:
 
     ``jobs/stream_ingest.py``, ``make run`` and the benchmark all call this one function.
     """
+    from pyspark.errors import StreamingQueryException
+
     from jobs.ingest.monitor import Monitor
     from jobs.ingest.preflight import check_lake, check_writable_dir
     from jobs.ingest.runs import check_new_checkpoint
@@ -45,6 +49,7 @@ def run_ingest(config: IngestConfig) -> RunSummary:
     if config.lake is None or config.checkpoint is None:
         raise ConfigError("--lake", config.lake, "a resolved config: build it with parse_config()")
     lake, checkpoint = config.lake, config.checkpoint
+    started_ms = int(time.time() * 1000)  # --until-caught-up means every tip seen after this
     stream_decl, tables = declared_tables(config.events)
 
     s3 = aws.client("s3", endpoint_url=config.aws_endpoint_url, region=config.region)
@@ -109,7 +114,17 @@ def run_ingest(config: IngestConfig) -> RunSummary:
         catalog=registrar,
         max_records_per_file=config.max_records_per_file,
     )
-    sink, results = build_sink(writer, tables, checkpoint=checkpoint, s3_client=s3)
+    sink, results = build_sink(
+        writer,
+        tables,
+        config,
+        checkpoint=checkpoint,
+        s3_client=s3,
+        # What the source says it emitted for a batch, read from its end log: the sink's check of read.
+        source_records=lambda end: (
+            epoch_stats(end, config.metadata_path, s3_endpoint_url=config.aws_endpoint_url).records
+        ),
+    )
     query = (
         prepared.writeStream.queryName(f"ingest_{config.stream}".replace("-", "_"))
         .foreachBatch(sink)
@@ -128,6 +143,7 @@ def run_ingest(config: IngestConfig) -> RunSummary:
         ),
         log_json=config.log_json,
         show_progress=config.progress,
+        not_before_ms=started_ms,
     )
 
     def maybe_kill(batches: int) -> None:
@@ -135,13 +151,18 @@ def run_ingest(config: IngestConfig) -> RunSummary:
             log.warning("--kill-after-batches reached: SIGKILL")
             os.kill(os.getpid(), signal.SIGKILL)
 
-    summary = monitor.watch(
-        query,
-        until_caught_up=config.until_caught_up,
-        timeout_seconds=config.timeout_seconds,
-        max_batches=config.max_batches,
-        on_batch=maybe_kill,
-    )
+    try:
+        summary = monitor.watch(
+            query,
+            until_caught_up=config.until_caught_up,
+            timeout_seconds=config.timeout_seconds,
+            max_batches=config.max_batches,
+            on_batch=maybe_kill,
+        )
+    except StreamingQueryException as exc:
+        # The sink's own errors (a batch that does not add up, a failed publish) arrive wrapped by
+        # Spark; surface the first line of what went wrong, not a JVM stack.
+        raise LakeError(f"the ingest query stopped: {_first_line(exc)}") from exc
     log.info(
         "run: batches=%d read=%d valid=%d quarantined=%d duplicates=%d seconds=%.1f rate=%.0f/s caught_up=%s",
         summary.batches,
@@ -190,23 +211,31 @@ def prepare_events(raw: DataFrame, config: IngestConfig, stream_decl: Stream, ta
     """The job's pure path over raw Kinesis rows, with the job's settings (the benchmark uses it too)."""
     from jobs.transforms.pipeline import prepare
 
-    return prepare(
-        raw,
-        tables=tables,
-        stream=stream_decl,
-        max_record_bytes=config.max_record_bytes,
-        dedup_window=config.dedup_window,
-    )
+    return prepare(raw, tables=tables, stream=stream_decl, max_record_bytes=config.max_record_bytes)
 
 
 def build_sink(
-    writer: LakeWriter, tables: list[Table], *, checkpoint: str, s3_client: Any | None = None
+    writer: LakeWriter,
+    tables: list[Table],
+    config: IngestConfig,
+    *,
+    checkpoint: str,
+    s3_client: Any | None = None,
+    source_records: Callable[[str], int | None] | None = None,
 ) -> tuple[LakeSink, BatchResults]:
-    """The foreachBatch sink and the results it hands to the monitor."""
+    """The foreachBatch sink (de-duplication, conservation check, lake commit) and its results."""
     from jobs.ingest.sink import BatchResults, LakeSink
 
     results = BatchResults()
-    sink = LakeSink(writer=writer, tables=tables, checkpoint=checkpoint, results=results, s3_client=s3_client)
+    sink = LakeSink(
+        writer=writer,
+        tables=tables,
+        checkpoint=checkpoint,
+        results=results,
+        dedup_window_seconds=config.dedup_window_seconds,
+        s3_client=s3_client,
+        source_records=source_records,
+    )
     return sink, results
 
 
@@ -214,3 +243,10 @@ def _location(lake: str, name: str) -> str:
     """The catalog location of ``name``: the lake's URI (``file://`` for a local directory)."""
     base = lake if "://" in lake else Path(lake).resolve().as_uri()
     return base.rstrip("/") + "/" + name
+
+
+def _first_line(exc: BaseException) -> str:
+    """The message of a Spark-wrapped Python error, without the JVM's stack."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    ours = [line for line in lines if "Error: " in line and "streamlake" not in line.split("Error: ")[0].lower()]
+    return (ours or lines or [type(exc).__name__])[-1]

@@ -1,5 +1,5 @@
-"""Watch a running ingest query: one structured log line per batch, the conservation check
-(read = valid + quarantined + duplicates), optional progress output, and the stop conditions."""
+"""Watch a running ingest query: one structured log line per batch, optional progress output, and
+the stop conditions. The conservation check itself runs in the sink, before each commit."""
 
 from __future__ import annotations
 
@@ -46,14 +46,6 @@ def _as_dict(progress: Any) -> dict[str, Any]:
     return json.loads(progress.json)
 
 
-def dropped_duplicates(progress: dict[str, Any]) -> int:
-    total = 0
-    for op in progress.get("stateOperators") or []:
-        metrics = op.get("customMetrics") or {}
-        total += int(metrics.get("numDroppedDuplicateRows", 0))
-    return total
-
-
 class Monitor:
     def __init__(
         self,
@@ -62,11 +54,15 @@ class Monitor:
         epoch_stats: EpochStatsFn | None,
         log_json: bool = False,
         show_progress: bool = True,
+        not_before_ms: int | None = None,
     ) -> None:
+        """``not_before_ms``: "caught up" counts only when every shard saw its tip at or after this
+        wall time (the run's start), never on a replayed epoch's stale view from a run before."""
         self.results = results
         self.epoch_stats = epoch_stats
         self.log_json = log_json
         self.show_progress = show_progress and sys.stderr.isatty()
+        self.not_before_ms = not_before_ms
         self.summary = RunSummary()
         self._last_batch = -1
 
@@ -79,7 +75,10 @@ class Monitor:
         self._last_batch = batch_id
         result: BatchResult | None = self.results.pop(batch_id)
         read = int(p.get("numInputRows", 0))
-        dups = dropped_duplicates(p)
+        # The sink counted the batch itself (and refused to commit one that did not add up); a
+        # replayed batch was already in the lake, so its duplicates are what the lake did not store.
+        valid_q = (result.valid + result.quarantined) if result else 0
+        dups = result.duplicates if result and result.duplicates is not None else max(0, read - valid_q)
         stats = None
         sources = p.get("sources") or []
         if self.epoch_stats and sources and sources[0].get("endOffset"):
@@ -114,16 +113,9 @@ class Monitor:
         if result:
             s.rows_by_table.update(result.rows_by_table)
             s.reasons.update(result.reasons)
-        if result is not None and read != valid + quarantined + dups:
+        if result is not None and result.read is not None and read != result.read:
             s.mismatches.append(batch_id)
-            log.error(
-                "batch %d does not add up: read %d != valid %d + quarantined %d + duplicates %d",
-                batch_id,
-                read,
-                valid,
-                quarantined,
-                dups,
-            )
+            log.error("batch %d: Spark reports %d input rows but the sink counted %d", batch_id, read, result.read)
         if self.log_json:
             log.info(json.dumps(line, sort_keys=True))
         else:
@@ -136,6 +128,9 @@ class Monitor:
                 flush=True,
             )
         caught_up = bool(getattr(stats, "caught_up", False))
+        if caught_up and self.not_before_ms is not None:
+            seen_at = getattr(stats, "caught_up_at_ms", None)
+            caught_up = seen_at is not None and seen_at >= self.not_before_ms
         s.caught_up = caught_up
         return caught_up
 

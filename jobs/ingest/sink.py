@@ -1,4 +1,8 @@
-"""The foreachBatch sink: split a prepared micro-batch and hand it to the lake writer.
+"""The foreachBatch sink: find producer retries, count the batch, and write it only if it adds up.
+
+``read = valid + quarantined + duplicates`` is checked on the staged files before anything is
+published, and ``read`` against what the source says it emitted; a batch that does not add up
+commits nothing and stops the job (:class:`ConservationError`).
 
 Spark gives the sink only ``(df, batch_id)``; the source offsets of the batch are read from the
 checkpoint's offset log so the commit record can say exactly which positions it holds.
@@ -12,6 +16,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,15 +24,29 @@ from typing import Any
 import pyarrow.parquet as pq
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
+from jobs.ingest.dedup_index import KeyIndex
 from jobs.ingest.runs import Run, checkpoint_query_id, claim_run
 from jobs.lake import layout
 from jobs.lake.commit import OutputCommit
 from jobs.lake.fs import LakeFS
 from jobs.lake.writer import LakeWriter, Output
+from jobs.transforms.dedup import (
+    COPY,
+    DEDUP_KEY,
+    DUPLICATE,
+    KEYS_OUTPUT,
+    accepted,
+    mark_duplicates,
+    new_keys,
+    rank_copies,
+    with_dedup_key,
+)
 from jobs.transforms.split import QUARANTINE, destinations
 from schemas.glue import schema_hash
 from schemas.model import Table
+from streamlake.errors import LakeError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +64,8 @@ class BatchResult:
     bytes: int
     seconds: float
     replayed: bool = False
+    read: int | None = None  # None for a replayed batch (the lake already had it)
+    duplicates: int | None = None
 
     @property
     def valid(self) -> int:
@@ -91,8 +112,49 @@ def quarantine_reasons(lake: LakeFS, lake_batch: int) -> dict[str, int]:
     return dict(counts)
 
 
+class ConservationError(LakeError):
+    """A batch does not add up (read != valid + quarantined + duplicates); nothing was committed."""
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    """What one pass over the marked batch found, before anything is written."""
+
+    read: int
+    valid_by_table: dict[str, int]
+    quarantined: int
+    duplicates: int
+
+    @property
+    def valid(self) -> int:
+        return sum(self.valid_by_table.values())
+
+
+def count_batch(marked: DataFrame, tables: list[Table]) -> BatchCounts:
+    """One aggregate: rows in, rows per table, quarantined rows, duplicates."""
+    ok = accepted() & ~F.col(DUPLICATE)
+    exprs = [
+        F.count(F.lit(1)).alias("read"),
+        F.count_if(~accepted()).alias("q"),
+        F.count_if(F.col(DUPLICATE)).alias("d"),
+    ]
+    exprs += [F.count_if(ok & (F.col("_table") == F.lit(t.name))).alias(f"t{i}") for i, t in enumerate(tables)]
+    row = marked.agg(*exprs).first()
+    assert row is not None
+    return BatchCounts(
+        read=int(row["read"]),
+        valid_by_table={t.name: int(row[f"t{i}"]) for i, t in enumerate(tables)},
+        quarantined=int(row["q"]),
+        duplicates=int(row["d"]),
+    )
+
+
 class LakeSink:
-    """``foreachBatch`` callable: persist once, write every destination, record the counts."""
+    """``foreachBatch`` callable: find retries, count the batch, write it, and commit only if it adds up.
+
+    ``source_records`` (optional) returns how many rows the source says it emitted for a batch,
+    given the batch's end offset; the batch must then hold exactly that many rows.
+    """
 
     def __init__(
         self,
@@ -101,7 +163,9 @@ class LakeSink:
         tables: list[Table],
         checkpoint: str,
         results: BatchResults,
+        dedup_window_seconds: float | None = 3600.0,
         s3_client: Any | None = None,
+        source_records: Callable[[str], int | None] | None = None,
     ) -> None:
         self.writer = writer
         self.s3_client = s3_client
@@ -110,6 +174,9 @@ class LakeSink:
         self.checkpoint = checkpoint
         self.results = results
         self.schema_hashes = {t.name: schema_hash(t) for t in tables}
+        self.dedup_window_seconds = dedup_window_seconds
+        self.source_records = source_records
+        self._index: KeyIndex | None = None
 
     def run(self) -> Run:
         """This checkpoint's run in the lake (read once, on the first batch: Spark has written
@@ -119,41 +186,96 @@ class LakeSink:
             self._run = claim_run(self.writer.lake, query_id)
         return self._run
 
+    def index(self) -> KeyIndex | None:
+        if self._index is None and self.dedup_window_seconds is not None:
+            self._index = KeyIndex.load(self.writer.lake, window_seconds=self.dedup_window_seconds)
+        return self._index
+
     def __call__(self, df: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
         lake_batch = self.run().lake_batch_id(batch_id)
-        # Every destination and the reason counts read the same rows: compute them once.
-        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        done = self.writer.committed(lake_batch)
+        if done is not None:  # a replay after a crash: the lake has it, the query is stateless
+            self.results.put(self._result(batch_id, lake_batch, done, None, started))
+            return
+        offsets = source_offsets(self.checkpoint, batch_id)
+        index = self.index()
+        # The batch is evaluated once: ranking, counting, every output and the new keys read these rows.
+        ranked = rank_copies(with_dedup_key(df, self.tables)).persist(StorageLevel.MEMORY_AND_DISK)
+        marked = self._mark(ranked, index).persist(StorageLevel.MEMORY_AND_DISK)
         try:
+            counts = count_batch(marked, self.tables)
+            self._check_source(batch_id, counts, offsets)
+            stored = marked.where(~F.col(DUPLICATE))
             outputs = [
                 Output(d.name, d.frame, d.partition_by, schema_hash=self.schema_hashes.get(d.name))
-                for d in destinations(df, self.tables, batch_id=lake_batch)
+                for d in destinations(stored, self.tables, batch_id=lake_batch)
             ]
-            source = {
-                "query_id": self.run().query_id,
-                "spark_batch_id": batch_id,
-                **(source_offsets(self.checkpoint, batch_id) or {}),
-            }
-            if self.writer.committed(lake_batch) is not None:
-                # The lake already has this batch (a replay after a crash), so the writer will write
-                # nothing; the batch must still run through, or stateful operators (de-duplication)
-                # never commit their state for it and Spark fails the query.
-                df.write.format("noop").mode("overwrite").save()
-            commit = self.writer.write_batch(lake_batch, outputs, source=source)
-            rows = {name: stats.rows for name, stats in commit.outputs.items()}
-            quarantined = rows.pop(QUARANTINE, 0)
-            reason_counts = quarantine_reasons(self.writer.lake, lake_batch) if quarantined else {}
-            result = BatchResult(
-                batch_id=batch_id,
-                rows_by_table=rows,
-                quarantined=quarantined,
-                reasons=reason_counts,
-                files=sum(s.files for s in commit.outputs.values()),
-                partitions=sum(s.partitions for s in commit.outputs.values()),
-                bytes=sum(s.bytes for s in commit.outputs.values()),
-                seconds=time.monotonic() - started,
-                replayed=commit.replayed,
+            if index is not None:
+                outputs.append(Output(KEYS_OUTPUT, new_keys(marked)))
+            source = {"query_id": self.run().query_id, "spark_batch_id": batch_id, **(offsets or {})}
+            commit = self.writer.write_batch(
+                lake_batch, outputs, source=source, verify=lambda staged: self._check_staged(batch_id, counts, staged)
             )
-            self.results.put(result)
+            if index is not None:
+                keys = [r["key"] for r in new_keys(marked).collect()]
+                index.add(lake_batch, keys)
+            self.results.put(self._result(batch_id, lake_batch, commit, counts, started))
         finally:
-            df.unpersist()
+            marked.unpersist()
+            ranked.unpersist()
+
+    def _mark(self, ranked: DataFrame, index: KeyIndex | None) -> DataFrame:
+        """Mark duplicates: later copies in this batch, and first copies of keys the lake holds."""
+        if index is None:  # de-duplication off: nothing is a duplicate
+            return ranked.withColumn(DUPLICATE, F.lit(False))
+        firsts = [r[0] for r in ranked.where(accepted() & (F.col(COPY) == 1)).select(DEDUP_KEY).collect()]
+        seen = index.seen(firsts)
+        seen_df = ranked.sparkSession.createDataFrame([(k,) for k in seen], f"{DEDUP_KEY} string") if seen else None
+        return mark_duplicates(ranked, seen_df)
+
+    def _check_source(self, batch_id: int, counts: BatchCounts, offsets: dict[str, Any] | None) -> None:
+        if self.source_records is None or not offsets or not offsets.get("sources"):
+            return
+        end = offsets["sources"][0]
+        expected = self.source_records(end if isinstance(end, str) else json.dumps(end))
+        if expected is not None and expected != counts.read:
+            raise ConservationError(
+                f"batch {batch_id}: the source emitted {expected} rows but the batch holds {counts.read}; "
+                "nothing was committed"
+            )
+
+    def _check_staged(self, batch_id: int, counts: BatchCounts, staged: dict[str, int]) -> None:
+        """Called by the writer after staging, before anything is published (the commit point is later)."""
+        valid = {t.name: staged.get(t.name, 0) for t in self.tables}
+        quarantined = staged.get(QUARANTINE, 0)
+        if (
+            valid != counts.valid_by_table
+            or quarantined != counts.quarantined
+            or sum(valid.values()) + quarantined + counts.duplicates != counts.read
+        ):
+            raise ConservationError(
+                f"batch {batch_id} does not add up: read {counts.read} != valid {sum(valid.values())} "
+                f"{valid} + quarantined {quarantined} + duplicates {counts.duplicates} "
+                f"(expected valid {counts.valid_by_table}, quarantined {counts.quarantined}); nothing was committed"
+            )
+
+    def _result(
+        self, batch_id: int, lake_batch: int, commit: Any, counts: BatchCounts | None, started: float
+    ) -> BatchResult:
+        rows = {name: stats.rows for name, stats in commit.outputs.items() if name != KEYS_OUTPUT}
+        quarantined = rows.pop(QUARANTINE, 0)
+        reason_counts = quarantine_reasons(self.writer.lake, lake_batch) if quarantined else {}
+        return BatchResult(
+            batch_id=batch_id,
+            rows_by_table=rows,
+            quarantined=quarantined,
+            reasons=reason_counts,
+            files=sum(s.files for n, s in commit.outputs.items() if n != KEYS_OUTPUT),
+            partitions=sum(s.partitions for s in commit.outputs.values()),
+            bytes=sum(s.bytes for n, s in commit.outputs.items() if n != KEYS_OUTPUT),
+            seconds=time.monotonic() - started,
+            replayed=commit.replayed,
+            read=counts.read if counts else None,
+            duplicates=counts.duplicates if counts else None,
+        )

@@ -162,11 +162,18 @@ class LakeWriter:
         return BatchCommit.from_json(data, replayed=True)
 
     def write_batch(
-        self, batch_id: int, outputs: Sequence[Output], *, source: dict[str, Any] | None = None
+        self,
+        batch_id: int,
+        outputs: Sequence[Output],
+        *,
+        source: dict[str, Any] | None = None,
+        verify: Callable[[dict[str, int]], None] | None = None,
     ) -> BatchCommit:
         """Write, publish and commit one micro-batch; a committed batch is returned as recorded.
 
         ``source`` (e.g. Kinesis shard positions) is stored in every commit record of the batch.
+        ``verify`` receives the staged row count of every output before anything is published; if it
+        raises, nothing of the batch becomes visible.
         Raises :class:`LakeError` naming the batch and the step that failed; calling again with the
         same batch id and data (what Spark does after a restart) completes the batch exactly once.
         """
@@ -183,6 +190,8 @@ class LakeWriter:
         self.stage(batch_id, outputs)
         crash_point("lake.staged")
         plan = self.plan(batch_id, outputs)
+        if verify is not None:
+            verify({o.name: sum(f.rows for f in plan.files_of(o.name)) for o in outputs})
         self.write_intent(plan)
         crash_point("lake.intent")
         self.publish(plan)

@@ -1,26 +1,34 @@
-"""Drop producer retries: an accepted event whose declared key was accepted before. Pure transform.
+"""Find producer retries in one micro-batch: accepted events whose declared key was accepted before.
 
-Two rules keep this from ever losing an event (docs/decisions/0004-dedup-on-processing-time.md):
+Pure transforms over a static batch frame; the lake sink runs them (docs/decisions/0004-dedup-in-the-sink.md).
+Cross-batch memory is a small frame of keys the lake already holds (``seen``), so nothing here is
+stateful and no row can ever be dropped by a watermark for being "late".
 
-* Only *accepted* rows (routed, no reason) are keyed by their table's declared ``key``; every
-  other row gets a position key (``#|shard|seq|subseq``) that never collides, so a quarantined
-  record never hides a later, corrected event with the same key.
-* The watermark runs on the micro-batch's own timestamp (``current_timestamp()``, which Spark
-  fixes per batch and restores on replay), not on arrival or event time. Every row of a batch
-  carries a time later than the previous batch's watermark, so the operator can never drop a row
-  as "late", whatever the skew between shards, the starting position or the reshard history.
+* Only *accepted* rows (routed, no reason) are keyed by their table's declared ``key``
+  (``<table>|<JSON of the key columns>``, composite keys included); every other row gets a
+  position key that never collides, so a quarantined record never hides a corrected re-send.
+* Within a batch the first copy by arrival and position is kept; a copy whose key is in ``seen``
+  is a duplicate wherever it sits.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from jobs.transforms.parse import typed_column_name
 from schemas.model import Table
 
 DEDUP_KEY = "_dedup_key"
-DEDUP_TIME = "_dedup_time"
+COPY = "_copy"  # 1 for the first copy of a key in the batch
+DUPLICATE = "_duplicate"
+KEYS_OUTPUT = "_dedup"  # the lake output that remembers accepted keys
+_SEEN = "_seen"
+
+
+def accepted() -> Column:
+    """Routed and free of reasons: the rows that go to a table."""
+    return F.col("_table").isNotNull() & (F.size("_reasons") == 0)
 
 
 def event_key(table: Table) -> Column:
@@ -39,24 +47,46 @@ def with_dedup_key(df: DataFrame, tables: list[Table]) -> DataFrame:
         F.col("sequence_number"),
         F.col("sub_sequence_number").cast("string"),
     )
-    accepted = F.size("_reasons") == 0
     key: Column = by_position
     for table in tables:
-        key = F.when(accepted & (F.col("_table") == F.lit(table.name)), event_key(table)).otherwise(key)
+        key = F.when(accepted() & (F.col("_table") == F.lit(table.name)), event_key(table)).otherwise(key)
     return df.withColumn(DEDUP_KEY, key)
 
 
-def drop_retries(df: DataFrame, *, tables: list[Table], window: str) -> DataFrame:
-    """Keep the first accepted row per declared key; a key is remembered for at least ``window``
-    (e.g. ``"1 hour"``) of the job's processing time, and always into the next micro-batch.
+def rank_copies(df: DataFrame) -> DataFrame:
+    """``_copy``: 1 for the earliest copy of each key in the batch (arrival, then position)."""
+    order = [
+        F.col("approximate_arrival_timestamp"),
+        F.col("shard_id"),
+        F.length("sequence_number"),  # Kinesis sequence numbers are decimal strings
+        F.col("sequence_number"),
+        F.col("sub_sequence_number"),
+    ]
+    return df.withColumn(COPY, F.row_number().over(Window.partitionBy(DEDUP_KEY).orderBy(*order)))
 
-    On a static DataFrame this is a plain ``dropDuplicates``, so unit tests need no stream.
-    """
-    keyed = with_dedup_key(df, tables)
-    if not keyed.isStreaming:
-        return keyed.dropDuplicates([DEDUP_KEY])
-    return (
-        keyed.withColumn(DEDUP_TIME, F.current_timestamp())
-        .withWatermark(DEDUP_TIME, window)
-        .dropDuplicatesWithinWatermark([DEDUP_KEY])
+
+def mark_duplicates(df: DataFrame, seen: DataFrame | None = None) -> DataFrame:
+    """``_duplicate``: an accepted row that is a later copy in this batch, or whose key is in ``seen``
+    (a one-column frame of ``_dedup_key`` values the lake already holds)."""
+    in_seen: Column = F.lit(False)
+    if seen is not None:
+        df = df.join(F.broadcast(seen.select(DEDUP_KEY).withColumn(_SEEN, F.lit(True))), on=DEDUP_KEY, how="left")
+        in_seen = F.coalesce(F.col(_SEEN), F.lit(False))
+    return df.withColumn(DUPLICATE, accepted() & ((F.col(COPY) > 1) | in_seen)).drop(_SEEN)
+
+
+def find_duplicates(df: DataFrame, *, tables: list[Table], seen: DataFrame | None = None) -> DataFrame:
+    """Key, rank and mark a parsed batch (adds ``_dedup_key``, ``_copy``, ``_duplicate``)."""
+    return mark_duplicates(rank_copies(with_dedup_key(df, tables)), seen)
+
+
+def drop_retries(df: DataFrame, *, tables: list[Table], seen: DataFrame | None = None) -> DataFrame:
+    """The batch without its producer retries."""
+    return find_duplicates(df, tables=tables, seen=seen).where(~F.col(DUPLICATE))
+
+
+def new_keys(df: DataFrame) -> DataFrame:
+    """The keys a marked batch adds to the lake's memory: one per stored event."""
+    return df.where(accepted() & ~F.col(DUPLICATE)).select(
+        F.col(DEDUP_KEY).alias("key"), F.col("_table").alias("table")
     )

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
+from jobs.transforms.dedup import drop_retries, find_duplicates, new_keys
 from jobs.transforms.pipeline import prepare
 from jobs.transforms.split import QUARANTINE, destinations
 from schemas import load_stream, load_table
@@ -50,9 +51,11 @@ def shop():  # type: ignore[no-untyped-def]
     return stream, [load_table(t) for t in stream.tables]
 
 
-def _run(spark, shop, payloads, dedup="1 hour"):  # type: ignore[no-untyped-def]
+def _run(spark, shop, payloads, dedup=True):  # type: ignore[no-untyped-def]
     stream, tables = shop
-    prepared = prepare(_raw(spark, payloads), tables=tables, stream=stream, max_record_bytes=4096, dedup_window=dedup)
+    prepared = prepare(_raw(spark, payloads), tables=tables, stream=stream, max_record_bytes=4096)
+    if dedup:
+        prepared = drop_retries(prepared, tables=tables)
     return {d.name: d.frame for d in destinations(prepared, tables, batch_id=7)}
 
 
@@ -109,7 +112,7 @@ BAD_CASES: list[tuple[bytes, list[str]]] = [
 def test_bad_records_are_quarantined_with_their_reasons(spark, shop) -> None:  # type: ignore[no-untyped-def]
     # One batch holding every case (one Spark plan); each case is identified by its position.
     payloads = [p for p, _ in BAD_CASES]
-    out = _run(spark, shop, payloads, dedup=None)
+    out = _run(spark, shop, payloads, dedup=False)
     got = {r["_sequence_number"]: r for r in out[QUARANTINE].collect()}
     assert sorted(got) == [f"{i:05d}" for i in range(len(BAD_CASES))]
     for i, (payload, reasons) in enumerate(BAD_CASES):
@@ -133,7 +136,7 @@ def test_producer_retries_are_dropped_but_distinct_bad_rows_are_kept(spark, shop
 
 
 def test_without_dedup_every_copy_is_kept(spark, shop) -> None:  # type: ignore[no-untyped-def]
-    out = _run(spark, shop, [_cart(), _cart()], dedup=None)
+    out = _run(spark, shop, [_cart(), _cart()], dedup=False)
     assert out["add_to_cart"].count() == 2
 
 
@@ -180,58 +183,25 @@ def test_dedup_uses_each_tables_declared_key(spark, shop) -> None:  # type: igno
         _cart(event_id="00000000-0000-4000-8000-0000000000a2"),  # same session and product: a retry
         _cart(event_id="00000000-0000-4000-8000-0000000000a1", product_id="P000043"),  # another line
     ]
-    prepared = prepare(
-        _raw(spark, payloads), tables=by_line, stream=stream, max_record_bytes=4096, dedup_window="1 hour"
+    prepared = drop_retries(
+        prepare(_raw(spark, payloads), tables=by_line, stream=stream, max_record_bytes=4096), tables=by_line
     )
     out = {d.name: d.frame for d in destinations(prepared, by_line, batch_id=7)}
     got = sorted((r["product_id"], r["_sequence_number"]) for r in out["add_to_cart"].collect())
     assert got == [("P000042", "00000"), ("P000043", "00002")]
 
 
-def test_no_row_is_dropped_as_late_however_far_behind_a_shard_is(spark, shop, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """A hot shard read days behind a quiet one (a backlog after an outage): every row lands.
-
-    Batch 1 holds fresh records, batch 2 records that arrived two days earlier, far beyond the
-    one-second window; an event-time or arrival-time watermark would drop batch 2 as late.
-    """
+def test_a_key_the_lake_already_holds_is_a_duplicate_and_only_the_first_copy_is_kept(spark, shop) -> None:  # type: ignore[no-untyped-def]
     stream, tables = shop
-    fresh = [("s", "shardId-000000000001", f"1{i:04d}", 0, "k", ARRIVAL, _cart(event_id=_uuid(i))) for i in range(3)]
-    old = ARRIVAL - dt.timedelta(days=2)
-    old_event = "2026-11-21T11:59:00Z"
-    behind = [
-        ("s", "shardId-000000000000", f"0{i:04d}", 0, "k", old, _cart(event_id=_uuid(100 + i), event_time=old_event))
-        for i in range(3)
-    ]
-    retry = [("s", "shardId-000000000000", "09999", 0, "k", old, _cart(event_id=_uuid(100), event_time=old_event))]
-    for n, rows in enumerate([fresh, behind + retry]):
-        spark.createDataFrame(rows, SOURCE_DDL).write.parquet(str(tmp_path / "raw" / f"{n}"))
-    raw = (
-        spark.readStream.schema(SOURCE_DDL)
-        .option("maxFilesPerTrigger", 1)
-        .option("recursiveFileLookup", "true")
-        .parquet(str(tmp_path / "raw"))
-    )
-    prepared = prepare(raw, tables=tables, stream=stream, max_record_bytes=4096, dedup_window="1 second")
-    seen: list[tuple[str, str]] = []
-
-    def collect(df, batch_id):  # type: ignore[no-untyped-def]
-        frame = next(d.frame for d in destinations(df, tables, batch_id=batch_id) if d.name == "add_to_cart")
-        seen.extend((r["event_id"], r["_sequence_number"]) for r in frame.collect())
-
-    query = (
-        prepared.writeStream.foreachBatch(collect)
-        .option("checkpointLocation", str(tmp_path / "checkpoint"))
-        .trigger(availableNow=True)
-        .start()
-    )
-    query.awaitTermination(120)
-    # Every event once; which copy of a retry is kept within one batch is Spark's choice.
-    assert sorted(event_id for event_id, _ in seen) == sorted(
-        [_uuid(i) for i in range(3)] + [_uuid(100 + i) for i in range(3)]
-    )
-    assert {seq for _, seq in seen} >= {"10000", "10001", "10002", "00001", "00002"}
-    progress = query.recentProgress
-    assert sum(p["stateOperators"][0]["numRowsDroppedByWatermark"] for p in progress if p["stateOperators"]) == 0
+    held, fresh = _uuid(1), _uuid(2)
+    payloads = [_cart(event_id=held), _cart(event_id=fresh), _cart(event_id=fresh), _cart(event_id=held, quantity=0)]
+    prepared = prepare(_raw(spark, payloads), tables=tables, stream=stream, max_record_bytes=4096)
+    seen = spark.createDataFrame([(f'add_to_cart|{{"event_id":"{held}"}}',)], "_dedup_key string")
+    marked = find_duplicates(prepared, tables=tables, seen=seen)
+    got = sorted((r["sequence_number"], r["_duplicate"]) for r in marked.collect())
+    # held: a duplicate of the lake; fresh: first copy kept, second dropped; the bad copy is never one.
+    assert got == [("00000", True), ("00001", False), ("00002", True), ("00003", False)]
+    assert sorted(r["key"] for r in new_keys(marked).collect()) == [f'add_to_cart|{{"event_id":"{fresh}"}}']
 
 
 def _uuid(i: int) -> str:
