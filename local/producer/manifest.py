@@ -7,6 +7,7 @@ in ``.gz`` is gzip-compressed.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
@@ -40,6 +41,13 @@ class ManifestRow:
     sub_sequence_number: int | None
     size: int
     sha256: str
+    # The record's bytes (base64), so the exactness oracle can compare every stored value; absent
+    # in manifests written before it was recorded.
+    data_b64: str | None = None
+
+    @property
+    def data(self) -> bytes | None:
+        return base64.b64decode(self.data_b64) if self.data_b64 is not None else None
 
     @property
     def position(self) -> tuple[str | None, str | None, int]:
@@ -84,6 +92,7 @@ def row_of(record: ProducedRecord) -> dict[str, Any]:
         "size": len(record.data),
         # Lets a test match a quarantined row's raw bytes to its line without keeping the bytes.
         "sha256": hashlib.sha256(record.data).hexdigest(),
+        "data_b64": base64.b64encode(record.data).decode(),
     }
 
 

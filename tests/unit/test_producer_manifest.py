@@ -41,6 +41,7 @@ def test_round_trip(tmp_path: Path, records: list, name: str) -> None:
         assert row.expected_reasons == rec.expected_reasons
         assert row.position == (rec.shard_id, rec.sequence_number, 0)
         assert row.size == len(rec.data) and row.sha256 == hashlib.sha256(rec.data).hexdigest()
+        assert row.data == rec.data
 
 
 def test_rows_have_the_documented_fields(tmp_path: Path, records: list) -> None:
@@ -58,6 +59,7 @@ def test_rows_have_the_documented_fields(tmp_path: Path, records: list) -> None:
         "sub_sequence_number",
         "size",
         "sha256",
+        "data_b64",
     }
 
 
