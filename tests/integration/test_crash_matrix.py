@@ -34,8 +34,9 @@ KILLED = -9
 
 
 class Harness:
-    def __init__(self, stack: Any, tmp: Path) -> None:
+    def __init__(self, stack: Any, tmp: Path, stream: str = STREAM) -> None:
         self.stack = stack
+        self.stream = stream
         self.lake = tmp / "lake"
         self.checkpoint = tmp / "checkpoint"
         self.logs = tmp / "logs"
@@ -47,7 +48,7 @@ class Harness:
 
     def produce(self, n: int, seed: int) -> None:
         records = generate_events(n, seed=seed, now=datetime.now(UTC))
-        send(records, kinesis_client=self.kinesis, stream=STREAM, progress=False)
+        send(records, kinesis_client=self.kinesis, stream=self.stream, progress=False)
         self.records.extend(records)
 
     def start(self, crash_at: str | None = None) -> subprocess.Popen[bytes]:
@@ -60,7 +61,7 @@ class Harness:
             "-m",
             "jobs.stream_ingest",
             "--stream",
-            STREAM,
+            self.stream,
             "--lake",
             str(self.lake),
             "--checkpoint",
@@ -103,14 +104,14 @@ class Harness:
         return self.finish(proc)
 
     def open_shards(self) -> list[dict[str, Any]]:
-        shards = self.kinesis.list_shards(StreamName=STREAM)["Shards"]
+        shards = self.kinesis.list_shards(StreamName=self.stream)["Shards"]
         return [s for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"]]
 
     def split(self) -> None:
         shard = self.open_shards()[0]
         lo, hi = int(shard["HashKeyRange"]["StartingHashKey"]), int(shard["HashKeyRange"]["EndingHashKey"])
         self.kinesis.split_shard(
-            StreamName=STREAM, ShardToSplit=shard["ShardId"], NewStartingHashKey=str((lo + hi) // 2)
+            StreamName=self.stream, ShardToSplit=shard["ShardId"], NewStartingHashKey=str((lo + hi) // 2)
         )
         self._wait_active()
 
@@ -119,7 +120,7 @@ class Harness:
         for a, b in itertools.pairwise(shards):
             if int(a["HashKeyRange"]["EndingHashKey"]) + 1 == int(b["HashKeyRange"]["StartingHashKey"]):
                 self.kinesis.merge_shards(
-                    StreamName=STREAM, ShardToMerge=a["ShardId"], AdjacentShardToMerge=b["ShardId"]
+                    StreamName=self.stream, ShardToMerge=a["ShardId"], AdjacentShardToMerge=b["ShardId"]
                 )
                 self._wait_active()
                 return
@@ -128,7 +129,7 @@ class Harness:
     def _wait_active(self) -> None:
         for _ in range(100):
             if (
-                self.kinesis.describe_stream_summary(StreamName=STREAM)["StreamDescriptionSummary"]["StreamStatus"]
+                self.kinesis.describe_stream_summary(StreamName=self.stream)["StreamDescriptionSummary"]["StreamStatus"]
                 == "ACTIVE"
             ):
                 return
@@ -175,3 +176,28 @@ def test_driver_killed_at_every_step_and_at_random_moments(stack: Any, tmp_path:
     result = check(h.lake, h.records, load_stream("shop_events").tables)
     assert result.exact, result.explain()
     assert sum(result.lake_rows.values()) == sum(result.expected_valid.values()) > 0
+
+
+def test_caught_up_after_a_crash_means_every_record_put_before_the_run(stack: Any, tmp_path: Path) -> None:
+    """Killed right after a batch's positions were claimed, more records and a reshard while down:
+    the next --until-caught-up run exits 0 only with everything put before it started, and a run
+    right after it reads nothing."""
+    h = Harness(stack, tmp_path, stream="caught-up")
+    ensure_stream(h.kinesis, h.stream, shards=2)
+    h.produce(1000, seed=SEED + 1)  # one batch reads it all and reaches the tip
+    assert h.finish(h.start(crash_at="lake.staged:1")) == KILLED  # its ends (caught up) are claimed
+    h.produce(600, seed=SEED + 2)
+    assert h.finish(h.start()) == 0  # replays the killed batch first, whose claims say "caught up"
+    result = check(h.lake, h.records, load_stream("shop_events").tables)
+    assert result.exact, result.explain()
+    # Again with a reshard while down.
+    assert h.finish(h.start(crash_at="lake.staged:1")) == KILLED
+    h.produce(600, seed=SEED + 3)
+    h.split()
+    h.produce(600, seed=SEED + 4)
+    assert h.finish(h.start()) == 0
+    result = check(h.lake, h.records, load_stream("shop_events").tables)
+    assert result.exact, result.explain()
+    assert h.finish(h.start()) == 0
+    last = (h.logs / f"run-{h.runs:02d}.log").read_text(errors="replace")
+    assert " read=0 " in next(line for line in last.splitlines() if "streamlake.ingest: run:" in line), last[-2000:]
