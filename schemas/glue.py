@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas.model import Column, Partition, Table
+from schemas.partitions import partition_dir
 from schemas.types import DataType
 from streamlake.errors import ConfigError, SchemaError
 
@@ -193,9 +194,10 @@ def check_partition_values(table: Table, values: Sequence[str]) -> list[str]:
 
 
 def partition_path(table: Table, values: Sequence[str]) -> str:
-    """The Hive path of one partition relative to the table, e.g. ``event_date=2026-11-23``."""
+    """The Hive path of one partition relative to the table, e.g. ``event_date=2026-11-23``,
+    spelt exactly as the writer's directories are (Spark's escaping, ``:`` -> ``%3A``)."""
     checked = check_partition_values(table, values)
-    return "/".join(f"{p.name}={v}" for p, v in zip(table.partitions, checked, strict=True))
+    return partition_dir(dict(zip(table.partition_names, checked, strict=True)), table.partition_names)
 
 
 def partition_input(table: Table, *, values: list[str], location: str) -> dict[str, Any]:

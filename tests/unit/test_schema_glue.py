@@ -9,6 +9,7 @@ import pytest
 
 from schemas import load_tables, parse_table
 from schemas.glue import hive_type, partition_input, partition_path, schema_hash, table_input
+from schemas.partitions import partition_dir
 from schemas.types import parse_type
 from streamlake.errors import ConfigError, SchemaError
 
@@ -122,6 +123,17 @@ def test_partition_path() -> None:
     assert partition_path(hourly, ["2026-11-23-07"]) == "h=2026-11-23-07"
     with pytest.raises(SchemaError, match="YYYY-MM-DD-HH"):
         partition_path(hourly, ["2026-11-23-24"])
+
+
+def test_partition_paths_are_escaped_like_the_writers_directories() -> None:
+    by_id = parse_table(
+        variant(partitions=[{"name": "event_date", "from": "ts"}, {"name": "k", "from": "id", "transform": "identity"}])
+    )
+    values = ["2026-11-23", "a:b%c"]
+    assert partition_path(by_id, values) == "event_date=2026-11-23/k=a%3Ab%25c"
+    assert partition_path(by_id, values) == partition_dir(
+        {"event_date": "2026-11-23", "k": "a:b%c"}, ["event_date", "k"]
+    )
 
 
 @pytest.mark.parametrize("location", ["lake/tiny", "s3://lake/ti ny/", "s3://lake/it's/", ""])
