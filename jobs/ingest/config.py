@@ -45,6 +45,11 @@ class IngestConfig:
         default=30.0,
         validate=positive,
     )
+    lease_ttl: float = option(
+        "Seconds without a heartbeat after which another driver may take over this lake and stream",
+        default=60.0,
+        validate=positive,
+    )
     region: str = option("AWS region", default="us-east-1")
     lake: str | None = option("Lake root: a directory or s3://bucket/prefix (default: var/lake)")
     checkpoint: str | None = option("Spark checkpoint location (default: var/checkpoints/<stream>)")

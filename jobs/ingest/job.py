@@ -36,6 +36,7 @@ def run_ingest(config: IngestConfig) -> RunSummary:
     """
     from pyspark.errors import StreamingQueryException
 
+    from jobs.ingest.lease import Lease
     from jobs.ingest.monitor import Monitor
     from jobs.ingest.preflight import check_lake, check_writable_dir
     from jobs.ingest.runs import check_new_checkpoint
@@ -73,108 +74,116 @@ def run_ingest(config: IngestConfig) -> RunSummary:
         starting_position=config.starting_position,
     )
 
-    registrar = None
-    if config.glue_database:
-        from glue.catalog import PartitionRegistrar, ensure_database, ensure_table
+    # One writer per lake and stream: wait out a dead driver's lease, refuse a live one's.
+    lease = Lease(lake_fs, name=config.stream, ttl_seconds=config.lease_ttl)
+    lease.acquire()
+    lease.start_heartbeats()
+    try:
+        registrar = None
+        if config.glue_database:
+            from glue.catalog import PartitionRegistrar, ensure_database, ensure_table
 
-        glue_client = aws.client("glue", endpoint_url=config.aws_endpoint_url, region=config.region)
-        ensure_database(glue_client, config.glue_database)
-        for table in tables:
-            ensure_table(
+            glue_client = aws.client("glue", endpoint_url=config.aws_endpoint_url, region=config.region)
+            ensure_database(glue_client, config.glue_database)
+            for table in tables:
+                ensure_table(
+                    glue_client,
+                    database=config.glue_database,
+                    table=table,
+                    location=_location(lake, table.name),
+                )
+            registrar = PartitionRegistrar(
                 glue_client,
                 database=config.glue_database,
-                table=table,
-                location=_location(lake, table.name),
+                tables={t.name: t for t in tables},
+                location_for=lambda name: _location(lake, name),
             )
-        registrar = PartitionRegistrar(
-            glue_client,
-            database=config.glue_database,
-            tables={t.name: t for t in tables},
-            location_for=lambda name: _location(lake, name),
+
+        spark = build_session(
+            app_name=f"streamlake-ingest-{config.stream}",
+            master=config.master,
+            shuffle_partitions=config.shuffle_partitions,
+        )
+        spark.dataSource.register(KinesisDataSource)
+        reader = spark.readStream.format("kinesis")
+        for key, value in options.items():
+            reader = reader.option(key, value)
+        raw = reader.load()
+        prepared = prepare_events(raw, config, stream_decl, tables)
+        # Local Spark has no S3A connector: it stages on local disk and the writer uploads to S3.
+        local_spark = (spark.sparkContext.master or "").startswith("local")
+        staging = str(home.home() / "staging") if is_s3(lake) and local_spark else None
+        writer = LakeWriter(
+            lake_uri=lake,
+            staging_uri=staging,
+            lake_fs=lake_fs,
+            catalog=registrar,
+            max_records_per_file=config.max_records_per_file,
+        )
+        sink, results = build_sink(
+            writer,
+            tables,
+            config,
+            checkpoint=checkpoint,
+            s3_client=s3,
+            fence=lease.check,
+            # What the source says it emitted for a batch, read from its end log: the sink's check of read.
+            source_records=lambda end: (
+                epoch_stats(end, config.metadata_path, s3_endpoint_url=config.aws_endpoint_url).records
+            ),
+        )
+        query = (
+            prepared.writeStream.queryName(f"ingest_{config.stream}".replace("-", "_"))
+            .foreachBatch(sink)
+            .option("checkpointLocation", checkpoint)
+            .trigger(processingTime=f"{config.trigger_seconds} seconds")
+            .start()
+        )
+        monitor = Monitor(
+            results=results,
+            epoch_stats=lambda end: epoch_stats(
+                end,
+                config.metadata_path,
+                endpoint_url=config.endpoint_url,
+                region=config.region,
+                s3_endpoint_url=config.aws_endpoint_url,
+            ),
+            log_json=config.log_json,
+            show_progress=config.progress,
+            not_before_ms=started_ms,
         )
 
-    spark = build_session(
-        app_name=f"streamlake-ingest-{config.stream}",
-        master=config.master,
-        shuffle_partitions=config.shuffle_partitions,
-    )
-    spark.dataSource.register(KinesisDataSource)
-    reader = spark.readStream.format("kinesis")
-    for key, value in options.items():
-        reader = reader.option(key, value)
-    raw = reader.load()
-    prepared = prepare_events(raw, config, stream_decl, tables)
-    # Local Spark has no S3A connector: it stages on local disk and the writer uploads to S3.
-    local_spark = (spark.sparkContext.master or "").startswith("local")
-    staging = str(home.home() / "staging") if is_s3(lake) and local_spark else None
-    writer = LakeWriter(
-        lake_uri=lake,
-        staging_uri=staging,
-        lake_fs=lake_fs,
-        catalog=registrar,
-        max_records_per_file=config.max_records_per_file,
-    )
-    sink, results = build_sink(
-        writer,
-        tables,
-        config,
-        checkpoint=checkpoint,
-        s3_client=s3,
-        # What the source says it emitted for a batch, read from its end log: the sink's check of read.
-        source_records=lambda end: (
-            epoch_stats(end, config.metadata_path, s3_endpoint_url=config.aws_endpoint_url).records
-        ),
-    )
-    query = (
-        prepared.writeStream.queryName(f"ingest_{config.stream}".replace("-", "_"))
-        .foreachBatch(sink)
-        .option("checkpointLocation", checkpoint)
-        .trigger(processingTime=f"{config.trigger_seconds} seconds")
-        .start()
-    )
-    monitor = Monitor(
-        results=results,
-        epoch_stats=lambda end: epoch_stats(
-            end,
-            config.metadata_path,
-            endpoint_url=config.endpoint_url,
-            region=config.region,
-            s3_endpoint_url=config.aws_endpoint_url,
-        ),
-        log_json=config.log_json,
-        show_progress=config.progress,
-        not_before_ms=started_ms,
-    )
+        def maybe_kill(batches: int) -> None:
+            if config.kill_after_batches is not None and batches >= config.kill_after_batches:
+                log.warning("--kill-after-batches reached: SIGKILL")
+                os.kill(os.getpid(), signal.SIGKILL)
 
-    def maybe_kill(batches: int) -> None:
-        if config.kill_after_batches is not None and batches >= config.kill_after_batches:
-            log.warning("--kill-after-batches reached: SIGKILL")
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    try:
-        summary = monitor.watch(
-            query,
-            until_caught_up=config.until_caught_up,
-            timeout_seconds=config.timeout_seconds,
-            max_batches=config.max_batches,
-            on_batch=maybe_kill,
+        try:
+            summary = monitor.watch(
+                query,
+                until_caught_up=config.until_caught_up,
+                timeout_seconds=config.timeout_seconds,
+                max_batches=config.max_batches,
+                on_batch=maybe_kill,
+            )
+        except StreamingQueryException as exc:
+            # The sink's own errors (a batch that does not add up, a failed publish) arrive wrapped by
+            # Spark; surface the first line of what went wrong, not a JVM stack.
+            raise LakeError(f"the ingest query stopped: {_first_line(exc)}") from exc
+        log.info(
+            "run: batches=%d read=%d valid=%d quarantined=%d duplicates=%d seconds=%.1f rate=%.0f/s caught_up=%s",
+            summary.batches,
+            summary.read,
+            summary.valid,
+            summary.quarantined,
+            summary.duplicates,
+            summary.seconds,
+            summary.rate,
+            summary.caught_up,
         )
-    except StreamingQueryException as exc:
-        # The sink's own errors (a batch that does not add up, a failed publish) arrive wrapped by
-        # Spark; surface the first line of what went wrong, not a JVM stack.
-        raise LakeError(f"the ingest query stopped: {_first_line(exc)}") from exc
-    log.info(
-        "run: batches=%d read=%d valid=%d quarantined=%d duplicates=%d seconds=%.1f rate=%.0f/s caught_up=%s",
-        summary.batches,
-        summary.read,
-        summary.valid,
-        summary.quarantined,
-        summary.duplicates,
-        summary.seconds,
-        summary.rate,
-        summary.caught_up,
-    )
-    return summary
+        return summary
+    finally:
+        lease.release()
 
 
 def source_options(config: IngestConfig) -> dict[str, str]:
@@ -222,6 +231,7 @@ def build_sink(
     checkpoint: str,
     s3_client: Any | None = None,
     source_records: Callable[[str], int | None] | None = None,
+    fence: Callable[[], None] | None = None,
 ) -> tuple[LakeSink, BatchResults]:
     """The foreachBatch sink (de-duplication, conservation check, lake commit) and its results."""
     from jobs.ingest.sink import BatchResults, LakeSink
@@ -235,6 +245,7 @@ def build_sink(
         dedup_window_seconds=config.dedup_window_seconds,
         s3_client=s3_client,
         source_records=source_records,
+        fence=fence,
     )
     return sink, results
 

@@ -166,6 +166,7 @@ class LakeSink:
         dedup_window_seconds: float | None = 3600.0,
         s3_client: Any | None = None,
         source_records: Callable[[str], int | None] | None = None,
+        fence: Callable[[], None] | None = None,
     ) -> None:
         self.writer = writer
         self.s3_client = s3_client
@@ -176,6 +177,7 @@ class LakeSink:
         self.schema_hashes = {t.name: schema_hash(t) for t in tables}
         self.dedup_window_seconds = dedup_window_seconds
         self.source_records = source_records
+        self.fence = fence
         self._index: KeyIndex | None = None
 
     def run(self) -> Run:
@@ -215,7 +217,11 @@ class LakeSink:
                 outputs.append(Output(KEYS_OUTPUT, new_keys(marked)))
             source = {"query_id": self.run().query_id, "spark_batch_id": batch_id, **(offsets or {})}
             commit = self.writer.write_batch(
-                lake_batch, outputs, source=source, verify=lambda staged: self._check_staged(batch_id, counts, staged)
+                lake_batch,
+                outputs,
+                source=source,
+                verify=lambda staged: self._check_staged(batch_id, counts, staged),
+                fence=self.fence,
             )
             if index is not None:
                 keys = [r["key"] for r in new_keys(marked).collect()]

@@ -17,9 +17,10 @@ the sink answers with the recorded commit.
 
 Notes
 -----
-One writer per lake and stream: the conditional puts detect a second writer committing the same batch
-but do not fence it. Files of one batch appear one by one; a reader that lists during a publish may
-see part of the batch, never a duplicate once the batch has committed.
+One writer per lake and stream: the ingest job holds a lease (jobs/ingest/lease.py) and passes its
+check as ``fence``; the conditional puts also detect a second writer committing the same batch.
+Files of one batch appear one by one; a reader that lists during a publish may see part of the
+batch, never a duplicate once the batch has committed.
 """
 
 from __future__ import annotations
@@ -168,12 +169,15 @@ class LakeWriter:
         *,
         source: dict[str, Any] | None = None,
         verify: Callable[[dict[str, int]], None] | None = None,
+        fence: Callable[[], None] | None = None,
     ) -> BatchCommit:
         """Write, publish and commit one micro-batch; a committed batch is returned as recorded.
 
         ``source`` (e.g. Kinesis shard positions) is stored in every commit record of the batch.
         ``verify`` receives the staged row count of every output before anything is published; if it
-        raises, nothing of the batch becomes visible.
+        raises, nothing of the batch becomes visible. ``fence`` is called before anything in the lake
+        changes (recovery, publish) and again right before the commit point; it raises when this
+        writer may no longer write (another driver took over).
         Raises :class:`LakeError` naming the batch and the step that failed; calling again with the
         same batch id and data (what Spark does after a restart) completes the batch exactly once.
         """
@@ -186,16 +190,20 @@ class LakeWriter:
             self._cleanup(batch_id)  # a crash after the marker may have left the intent or staging
             log.info("lake batch already committed batch_id=%d; nothing written", batch_id)
             return done
+        fence = fence or (lambda: None)
+        fence()
         self.recover(batch_id)
         self.stage(batch_id, outputs)
         crash_point("lake.staged")
         plan = self.plan(batch_id, outputs)
         if verify is not None:
             verify({o.name: sum(f.rows for f in plan.files_of(o.name)) for o in outputs})
+        fence()
         self.write_intent(plan)
         crash_point("lake.intent")
         self.publish(plan)
         self.register(plan, outputs)
+        fence()
         result = self.commit(plan, outputs, source=source, started=started)
         crash_point("lake.marker")
         self._cleanup(batch_id)

@@ -45,6 +45,8 @@ class LocalStack:
             "STREAMLAKE_AWS_ENDPOINT": self.aws_endpoint,
             # kinesalite never answers GetShardIterator(AT_TIMESTAMP) with nothing since; never on AWS.
             "STREAMLAKE_EMULATOR_QUIRKS": "true",
+            # A restarted local driver waits out a killed one's lease; seconds, not a minute.
+            "STREAMLAKE_LEASE_TTL": "6",
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "streamlake"),

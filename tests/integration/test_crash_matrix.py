@@ -201,3 +201,29 @@ def test_caught_up_after_a_crash_means_every_record_put_before_the_run(stack: An
     assert h.finish(h.start()) == 0
     last = (h.logs / f"run-{h.runs:02d}.log").read_text(errors="replace")
     assert " read=0 " in next(line for line in last.splitlines() if "streamlake.ingest: run:" in line), last[-2000:]
+
+
+def test_two_drivers_on_one_checkpoint_exactly_one_writes(stack: Any, tmp_path: Path) -> None:
+    """A second driver while the first runs exits 2 before reading; a driver started right after
+    one killed mid-publish waits out its lease and finishes the job; the lake is exact."""
+    h = Harness(stack, tmp_path, stream="fence")
+    ensure_stream(h.kinesis, h.stream, shards=2)
+    h.produce(4000, seed=SEED + 5)
+    first = h.start()
+    first_log = h.logs / f"run-{h.runs:02d}.log"
+    deadline = time.monotonic() + 120
+    while "batch=1 " not in first_log.read_text(errors="replace") and time.monotonic() < deadline:
+        assert first.poll() is None, first_log.read_text(errors="replace")[-3000:]
+        time.sleep(0.5)
+    second = h.start()
+    assert second.wait(timeout=120) == 2
+    assert "another driver holds the lease" in (h.logs / f"run-{h.runs:02d}.log").read_text(errors="replace")
+    assert first.poll() is None  # the first one is untouched and still running
+    first.kill()
+    assert h.finish(first) == KILLED
+    h.produce(2000, seed=SEED + 6)
+    assert h.finish(h.start(crash_at="lake.publish:2")) == KILLED  # waited out the first, died mid-publish
+    h.produce(500, seed=SEED + 7)
+    assert h.finish(h.start()) == 0
+    result = check(h.lake, h.records, load_stream("shop_events").tables)
+    assert result.exact, result.explain()
