@@ -6,8 +6,8 @@ ingest job's defaults, so the comparison is about the work done, not the setting
 
 * ``streamlake``: the real path. A file stream of raw Kinesis rows (``Trigger.AvailableNow``,
   ``maxFilesPerTrigger`` so it runs as several micro-batches like the job does) ->
-  ``prepare`` (decode, parse, rules, dedup on arrival time) -> ``foreachBatch(LakeSink(LakeWriter))``
-  (split, stage, publish, commit).
+  ``prepare`` (decode, parse, rules) -> ``foreachBatch(LakeSink(LakeWriter))``
+  (dedup, count, split, stage, publish, commit).
 * ``prepare`` / ``scan``: the same stream into a no-op sink, with and without ``prepare``; the
   differences give a per-stage cost.
 * ``bare_spark``: one batch read, ``from_json`` against a typed union schema, ``partitionBy`` write.
