@@ -204,7 +204,8 @@ class LakeSink:
         index = self.index()
         # The batch is evaluated once: ranking, counting, every output and the new keys read these rows.
         ranked = rank_copies(with_dedup_key(df, self.tables)).persist(StorageLevel.MEMORY_AND_DISK)
-        marked = self._mark(ranked, index).persist(StorageLevel.MEMORY_AND_DISK)
+        marked, stored_keys = self._mark(ranked, index)
+        marked = marked.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             counts = count_batch(marked, self.tables)
             self._check_source(batch_id, counts, offsets)
@@ -224,21 +225,22 @@ class LakeSink:
                 fence=self.fence,
             )
             if index is not None:
-                keys = [r["key"] for r in new_keys(marked).collect()]
-                index.add(lake_batch, keys)
+                index.add(lake_batch, stored_keys)
             self.results.put(self._result(batch_id, lake_batch, commit, counts, started))
         finally:
             marked.unpersist()
             ranked.unpersist()
 
-    def _mark(self, ranked: DataFrame, index: KeyIndex | None) -> DataFrame:
-        """Mark duplicates: later copies in this batch, and first copies of keys the lake holds."""
+    def _mark(self, ranked: DataFrame, index: KeyIndex | None) -> tuple[DataFrame, list[str]]:
+        """Mark duplicates (later copies in this batch, first copies of keys the lake holds) and
+        return the keys the batch will store: its first copies less those already held."""
         if index is None:  # de-duplication off: nothing is a duplicate
-            return ranked.withColumn(DUPLICATE, F.lit(False))
+            return ranked.withColumn(DUPLICATE, F.lit(False)), []
         firsts = [r[0] for r in ranked.where(accepted() & (F.col(COPY) == 1)).select(DEDUP_KEY).collect()]
         seen = index.seen(firsts)
         seen_df = ranked.sparkSession.createDataFrame([(k,) for k in seen], f"{DEDUP_KEY} string") if seen else None
-        return mark_duplicates(ranked, seen_df)
+        held = set(seen)
+        return mark_duplicates(ranked, seen_df), [k for k in firsts if k not in held]
 
     def _check_source(self, batch_id: int, counts: BatchCounts, offsets: dict[str, Any] | None) -> None:
         if self.source_records is None or not offsets or not offsets.get("sources"):
