@@ -208,7 +208,7 @@ def test_two_drivers_on_one_checkpoint_exactly_one_writes(stack: Any, tmp_path: 
     one killed mid-publish waits out its lease and finishes the job; the lake is exact."""
     h = Harness(stack, tmp_path, stream="fence")
     ensure_stream(h.kinesis, h.stream, shards=2)
-    h.produce(4000, seed=SEED + 5)
+    h.produce(12000, seed=SEED + 5)  # enough that the first driver is still reading when the second starts
     first = h.start()
     first_log = h.logs / f"run-{h.runs:02d}.log"
     deadline = time.monotonic() + 120
